@@ -1,0 +1,49 @@
+-- The ledger: every accepted act record, append-only, in the order it was
+-- applied to the graph. Same shape as migrations/sqlite/0001_ledger.sql (a
+-- test compares them); dates are ISO TEXT so sqlx's Any driver passes them.
+CREATE TABLE acts (
+    seq         BIGINT PRIMARY KEY,         -- monotone, assigned by the single writer
+    act_id      TEXT   NOT NULL UNIQUE,     -- the registry's own number
+    kind        TEXT   NOT NULL,
+    body        TEXT   NOT NULL,            -- canonical JSON: defaults filled in, no nulls
+    target_seq  BIGINT REFERENCES acts (seq), -- the act a divorce or annulment names
+    source      TEXT   NOT NULL,            -- "file.ndjson:12" or "http:<request id>:3"
+    received_at TEXT   NOT NULL             -- RFC 3339, UTC
+);
+-- "is this act annulled / divorced?" looks acts up by what names them.
+CREATE INDEX acts_target ON acts (target_seq) WHERE target_seq IS NOT NULL;
+
+-- Which acts mention which person (for person cards and names).
+CREATE TABLE act_persons (
+    iin BIGINT NOT NULL,
+    seq BIGINT NOT NULL REFERENCES acts (seq),
+    PRIMARY KEY (iin, seq)
+);
+
+-- Residence registrations, projected from residence acts for household
+-- queries. A newer permanent registration ends the older one: that is
+-- decided when queried, so an annulment needs no update here.
+CREATE TABLE residences (
+    seq       BIGINT PRIMARY KEY REFERENCES acts (seq),
+    dwelling  TEXT   NOT NULL,
+    person    BIGINT NOT NULL,
+    from_date TEXT   NOT NULL,
+    to_date   TEXT,                         -- deregistration day (not registered on it)
+    type      TEXT   NOT NULL               -- permanent | temporary
+);
+CREATE INDEX residences_dwelling ON residences (dwelling, from_date);
+CREATE INDEX residences_person ON residences (person, from_date);
+
+-- Every record that was refused, with why; nothing is dropped silently.
+CREATE TABLE refused (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    act_id      TEXT,                       -- when the record had a readable one
+    code        TEXT   NOT NULL,
+    detail      TEXT   NOT NULL,
+    raw         TEXT   NOT NULL,            -- the line (first 64 KiB; NUL and bad UTF-8 replaced)
+    raw_bytes   BIGINT NOT NULL,            -- the line's full length in bytes
+    source      TEXT   NOT NULL,
+    line        BIGINT,
+    received_at TEXT   NOT NULL
+);
+CREATE INDEX refused_code ON refused (code);

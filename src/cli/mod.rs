@@ -1,0 +1,229 @@
+//! The `kinship` command line: subcommands dispatching to library code.
+
+mod import;
+
+use crate::http::{self, AppState};
+use crate::ledger::Ledger;
+use crate::registry::Registry;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kinship",
+    version,
+    about = "Family graph over civil-registry act records, answering kinship checks with proof"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct DbArg {
+    /// Ledger database: a SQLite file (created if missing) or a postgres:// URL.
+    #[arg(long, env = "KINSHIP_DB", default_value = "kinship.db")]
+    db: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import an NDJSON file of act records into the ledger, in constant memory.
+    ///
+    /// Prints accepted, duplicates and refused (by code). Exits non-zero only
+    /// on an I/O or database failure: refused records are kept, with their
+    /// reasons, and listed by `kinship refused`.
+    Import {
+        /// The .ndjson file (one act record per line).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+        /// Records per database transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
+    /// List refused records with their reasons, oldest first.
+    Refused {
+        #[command(flatten)]
+        db: DbArg,
+        /// Only records refused with this code.
+        #[arg(long)]
+        code: Option<String>,
+        /// Show records after this id (for paging).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many records.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTP API over the ledger.
+    Serve {
+        #[command(flatten)]
+        db: DbArg,
+        /// Address to listen on.
+        #[arg(long, env = "KINSHIP_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Create a fresh SQLite ledger from the fixture families and serve it.
+    Demo {
+        /// The demo ledger file (replaced if it exists).
+        #[arg(long, default_value = "kinship-demo.db")]
+        db: PathBuf,
+        /// Folder of .ndjson fixture files to import.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/graph-fixtures"))]
+        fixtures: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "KINSHIP_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Import { file, db, batch } => {
+            let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
+            let registry = Registry::open(ledger)
+                .await
+                .context("building the graph from the ledger")?;
+            let report = import::import_file(&registry, &file, batch as usize).await?;
+            import::print_summary(&file, &report);
+            registry.ledger().close().await;
+            Ok(())
+        }
+        Command::Refused {
+            db,
+            code,
+            after,
+            limit,
+            json,
+        } => {
+            let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
+            if let Some(c) = code.as_deref() {
+                anyhow::ensure!(
+                    crate::acts::Code::from_code(c).is_some(),
+                    "--code {c}: not a refusal code (see docs/ERRORS.md)"
+                );
+            }
+            for r in ledger.refused(after, limit, code.as_deref()).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "#{} {} {} [{}] {}: {}",
+                        r.id,
+                        r.received_at,
+                        r.source,
+                        r.act_id.as_deref().unwrap_or("-"),
+                        r.code,
+                        r.detail
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Serve { db, listen } => serve(&db.db, &listen).await,
+        Command::Demo {
+            db,
+            fixtures,
+            listen,
+        } => {
+            for suffix in ["", "-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{suffix}", db.display()));
+                if p.exists() {
+                    std::fs::remove_file(&p)
+                        .with_context(|| format!("removing old {}", p.display()))?;
+                }
+            }
+            let url = db.to_str().context("demo ledger path is not UTF-8")?;
+            let registry = Registry::open(Ledger::open(url).await?).await?;
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+                .with_context(|| format!("reading {}", fixtures.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+                .collect();
+            files.sort();
+            for f in &files {
+                let report = import::import_file(&registry, f, 1000).await?;
+                eprintln!(
+                    "{}: accepted {}, duplicates {}, refused {}",
+                    f.file_name().unwrap_or_default().to_string_lossy(),
+                    report.accepted,
+                    report.duplicates,
+                    report.refused_total()
+                );
+            }
+            registry.ledger().close().await;
+            eprintln!(
+                "demo ledger {} ready; try: curl http://{listen}/readyz",
+                db.display()
+            );
+            serve(url, &listen).await
+        }
+    }
+}
+
+/// Listens at once (so /healthz answers), builds the graph in the
+/// background, and reports ready when it is built.
+async fn serve(db: &str, listen: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let state = AppState::default();
+    let ledger = Ledger::open(db).await.context("opening the ledger")?;
+    let building = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let registry = Registry::open(ledger).await?;
+            state.set_ready(Arc::new(registry));
+            tracing::info!("ready");
+            Ok::<_, anyhow::Error>(())
+        })
+    };
+    let server = http::serve(listener, state);
+    tokio::pin!(server);
+    let mut building = building;
+    tokio::select! {
+        r = &mut server => return r.context("serving"),
+        r = &mut building => r.context("graph build task")?.context("building the graph from the ledger")?,
+    }
+    server.await.context("serving")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,92 @@
+//! Undo log for graph mutations, so a batch of records applied to the graph
+//! can be taken back exactly when its ledger transaction fails.
+
+use super::{ActHandle, FamilyGraph, Link, PersonId};
+use petgraph::graph::NodeIndex;
+
+#[derive(Debug)]
+pub(super) enum Undo {
+    /// The last node was added (undone in reverse order, so it is still last).
+    PersonAdded,
+    LinkAdded {
+        from: PersonId,
+        to: PersonId,
+        link: Link,
+    },
+    LinkRemoved {
+        from: PersonId,
+        to: PersonId,
+        link: Link,
+    },
+    Death {
+        person: PersonId,
+        raw: u64,
+    },
+    ActPushed,
+    Divorce {
+        marriage: ActHandle,
+        old: Option<ActHandle>,
+    },
+}
+
+/// The mutations made since the journal was started; see [`FamilyGraph::rollback`].
+#[derive(Debug, Default)]
+pub struct Journal {
+    ops: Vec<Undo>,
+}
+
+impl Journal {
+    pub(super) fn push(&mut self, op: Undo) {
+        self.ops.push(op);
+    }
+
+    /// Forgets the log: the mutations are now permanent.
+    pub fn commit(&mut self) {
+        self.ops.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl FamilyGraph {
+    /// Undoes every mutation in `journal`, newest first, leaving the graph
+    /// as it was when the journal was empty.
+    pub fn rollback(&mut self, journal: &mut Journal) {
+        while let Some(op) = journal.ops.pop() {
+            match op {
+                Undo::PersonAdded => {
+                    let last = NodeIndex::new(self.g.node_count() - 1);
+                    let iin = self.g[last].iin();
+                    let h = std::hash::BuildHasher::hash_one(&self.hasher, iin.get());
+                    self.index
+                        .find_entry(h, |&n| n as usize == last.index())
+                        .expect("indexed")
+                        .remove();
+                    self.g.remove_node(last);
+                }
+                Undo::LinkAdded { from, to, link } => {
+                    let e = self.find_edge(from, to, link).expect("link to undo exists");
+                    self.g.remove_edge(e);
+                }
+                Undo::LinkRemoved { from, to, link } => {
+                    self.g.add_edge(from.node(), to.node(), link);
+                }
+                Undo::Death { person, raw } => {
+                    let w = &mut self.g[person.node()];
+                    *w = w.with_death_raw(raw);
+                }
+                Undo::ActPushed => self.acts.pop(),
+                Undo::Divorce { marriage, old } => match old {
+                    Some(d) => {
+                        self.divorces.insert(marriage, d);
+                    }
+                    None => {
+                        self.divorces.remove(&marriage);
+                    }
+                },
+            }
+        }
+    }
+}

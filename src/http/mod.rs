@@ -1,0 +1,100 @@
+//! The HTTP API (axum). Handlers stay thin: they parse the request, call
+//! the registry, and shape the answer. `router` builds the app apart from
+//! serving it, so tests drive it without a socket.
+
+mod acts;
+mod health;
+pub mod problem;
+mod refused;
+
+pub use problem::Problem;
+
+use crate::registry::Registry;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use std::sync::{Arc, OnceLock};
+
+/// Shared state: the registry once the graph is built.
+#[derive(Clone, Default)]
+pub struct AppState {
+    registry: Arc<OnceLock<Arc<Registry>>>,
+}
+
+impl AppState {
+    pub fn ready(registry: Arc<Registry>) -> AppState {
+        let s = AppState::default();
+        s.set_ready(registry);
+        s
+    }
+
+    /// Publishes the registry: from now on the service is ready.
+    pub fn set_ready(&self, registry: Arc<Registry>) {
+        let _ = self.registry.set(registry);
+    }
+
+    pub fn registry(&self) -> Option<&Arc<Registry>> {
+        self.registry.get()
+    }
+}
+
+/// Extractor for handlers that need the graph: answers 503 until it is built.
+pub struct Ready(pub Arc<Registry>);
+
+impl FromRequestParts<AppState> for Ready {
+    type Rejection = Problem;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        state
+            .registry()
+            .cloned()
+            .map(Ready)
+            .ok_or_else(Problem::not_ready)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(acts::router())
+        .merge(refused::router())
+        .fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource",
+            )
+        })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(Problem::internal(&"handler panicked"))
+        }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until SIGINT or SIGTERM.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// The `X-Ledger-Seq` header: which ledger sequence number an answer reflects.
+pub const SEQ_HEADER: &str = "x-ledger-seq";

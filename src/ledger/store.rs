@@ -1,0 +1,157 @@
+//! Multi-row writes and the residence query.
+
+use super::{Ledger, LedgerError, NewAct, NewRefusal, placeholders};
+use sqlx::{Any, Row, Transaction};
+
+/// Rows per INSERT: well under SQLite's 32766 and PostgreSQL's 65535 binds.
+const ROWS_PER_INSERT: usize = 400;
+
+/// Runs `INSERT INTO <head> VALUES (…),(…)` for `rows`, `cols` binds each.
+type Query<'a> = sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>>;
+
+async fn insert_rows<T>(
+    tx: &mut Transaction<'_, Any>,
+    head: &str,
+    cols: usize,
+    rows: &[T],
+    bind: impl for<'a> Fn(Query<'a>, &'a T) -> Query<'a>,
+) -> Result<(), LedgerError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+            .collect();
+        let sql = format!("INSERT INTO {head} VALUES {}", values.join(","));
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = bind(q, row);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_acts(
+    tx: &mut Transaction<'_, Any>,
+    acts: &[NewAct],
+    now: &str,
+) -> Result<(), LedgerError> {
+    insert_rows(
+        tx,
+        "acts (seq, act_id, kind, body, target_seq, source, received_at)",
+        7,
+        acts,
+        |q, a| {
+            q.bind(a.seq)
+                .bind(a.act_id.as_str())
+                .bind(a.kind.as_str())
+                .bind(a.body.as_str())
+                .bind(a.target_seq)
+                .bind(a.source.as_str())
+                .bind(now.to_owned())
+        },
+    )
+    .await?;
+    let mentions: Vec<(i64, i64)> = {
+        let mut v: Vec<(i64, i64)> = acts
+            .iter()
+            .flat_map(|a| a.persons.iter().map(move |&p| (p, a.seq)))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    insert_rows(tx, "act_persons (iin, seq)", 2, &mentions, |q, (p, s)| {
+        q.bind(*p).bind(*s)
+    })
+    .await?;
+    let residences: Vec<(i64, &super::NewResidence)> = acts
+        .iter()
+        .filter_map(|a| a.residence.as_ref().map(|r| (a.seq, r)))
+        .collect();
+    insert_rows(
+        tx,
+        "residences (seq, dwelling, person, from_date, to_date, type)",
+        6,
+        &residences,
+        |q, (s, r)| {
+            q.bind(*s)
+                .bind(r.dwelling.as_str())
+                .bind(r.person)
+                .bind(r.from.as_str())
+                .bind(r.to.as_deref())
+                .bind(r.kind)
+        },
+    )
+    .await
+}
+
+pub(super) async fn insert_refusals(
+    tx: &mut Transaction<'_, Any>,
+    refusals: &[NewRefusal],
+    now: &str,
+) -> Result<(), LedgerError> {
+    insert_rows(
+        tx,
+        "refused (act_id, code, detail, raw, raw_bytes, source, line, received_at)",
+        8,
+        refusals,
+        |q, r| {
+            q.bind(r.act_id.as_deref())
+                .bind(r.code)
+                .bind(r.detail.as_str())
+                .bind(r.raw.as_str())
+                .bind(r.raw_bytes)
+                .bind(r.source.as_str())
+                .bind(r.line)
+                .bind(now.to_owned())
+        },
+    )
+    .await
+}
+
+/// Who is registered in a dwelling on a date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Household {
+    pub residents: Vec<Resident>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resident {
+    pub iin: i64,
+    pub kind: String,
+    pub since: String,
+}
+
+impl Ledger {
+    /// Registrations in `dwelling` in force on `date` (ISO): started by then,
+    /// not deregistered (`to` is the first day away), not annulled, and for
+    /// a permanent one not replaced by the person's later permanent one.
+    pub async fn household(&self, dwelling: &str, date: &str) -> Result<Household, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT r.person, r.type, r.from_date FROM residences r \
+             WHERE r.dwelling = $1 AND r.from_date <= $2 AND (r.to_date IS NULL OR r.to_date > $2) \
+               AND NOT EXISTS (SELECT 1 FROM acts x WHERE x.target_seq = r.seq AND x.kind = 'annulment') \
+               AND (r.type = 'temporary' OR NOT EXISTS ( \
+                    SELECT 1 FROM residences n WHERE n.person = r.person AND n.type = 'permanent' \
+                      AND n.seq <> r.seq AND n.from_date <= $2 \
+                      AND (n.from_date > r.from_date OR (n.from_date = r.from_date AND n.seq > r.seq)) \
+                      AND NOT EXISTS (SELECT 1 FROM acts y WHERE y.target_seq = n.seq AND y.kind = 'annulment'))) \
+             ORDER BY r.from_date, r.person",
+        )
+        .bind(dwelling)
+        .bind(date)
+        .fetch_all(&self.pool)
+        .await?;
+        let residents = rows
+            .iter()
+            .map(|r| {
+                Ok(Resident {
+                    iin: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    since: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Household { residents })
+    }
+}

@@ -1,0 +1,22 @@
+//! kinship: an in-memory family graph built from civil-registry act
+//! records, answering who is whose relative, with proof.
+//!
+//! # Layout (follows the data)
+//! * [`iin`] — the IIN domain type.
+//! * [`acts`] — act records: parsing, validation of each record alone,
+//!   canonical form, refusal codes.
+//! * [`ledger`] — the durable store (sqlx; SQLite or PostgreSQL).
+//! * [`graph`] — the temporal family graph (petgraph) and the rules that
+//!   need what is already recorded.
+//! * [`registry`] — keeps ledger and graph in step: ingest, replay.
+//! * [`http`], [`cli`] — the edges.
+//!
+//! `acts`, `graph` know nothing of sqlx or axum.
+
+pub mod acts;
+pub mod cli;
+pub mod graph;
+pub mod http;
+pub mod iin;
+pub mod ledger;
+pub mod registry;

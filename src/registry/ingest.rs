@@ -1,0 +1,361 @@
+//! The write path: a batch of lines → outcomes, graph and ledger in step.
+
+use super::{Line, Registry};
+use crate::acts::{Act, ActBody, Code, Kind, MAX_LINE_BYTES, Refusal, parse_line};
+use crate::graph::{FamilyGraph, Journal, Target};
+use crate::ledger::{LedgerError, NewAct, NewRefusal, NewResidence, StoredAct};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+/// What happened to one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineOutcome {
+    Accepted {
+        seq: i64,
+    },
+    /// Same act_id and same meaning as a recorded act: nothing to do.
+    Duplicate {
+        seq: i64,
+    },
+    Refused {
+        act_id: Option<String>,
+        code: Code,
+        detail: String,
+    },
+}
+
+/// Totals over many batches (what `kinship import` prints).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Non-blank lines (records) read.
+    pub lines: u64,
+    pub blank: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub refused: BTreeMap<Code, u64>,
+    pub last_seq: i64,
+}
+
+impl IngestReport {
+    pub fn add(&mut self, outcomes: &[LineOutcome]) {
+        for o in outcomes {
+            self.lines += 1;
+            match o {
+                LineOutcome::Accepted { seq } => {
+                    self.accepted += 1;
+                    self.last_seq = self.last_seq.max(*seq);
+                }
+                LineOutcome::Duplicate { .. } => self.duplicates += 1,
+                LineOutcome::Refused { code, .. } => *self.refused.entry(*code).or_default() += 1,
+            }
+        }
+    }
+
+    pub fn refused_total(&self) -> u64 {
+        self.refused.values().sum()
+    }
+}
+
+/// A parsed line, or why it could not be parsed.
+type Parsed = Result<Act, (Option<String>, Refusal)>;
+
+fn parse(line: &Line) -> Parsed {
+    if line.len > MAX_LINE_BYTES as u64 {
+        return Err((
+            None,
+            Refusal::new(
+                Code::LineTooLong,
+                format!(
+                    "the line is {} bytes; a record may be at most {MAX_LINE_BYTES}",
+                    line.len
+                ),
+            ),
+        ));
+    }
+    parse_line(&line.bytes).map_err(|e| (e.act_id, e.refusal))
+}
+
+/// Acts a batch needs to know about, by act_id: those in the ledger plus
+/// those accepted earlier in the same batch.
+struct Known {
+    acts: HashMap<String, StoredAct>,
+    parsed: HashMap<String, Act>,
+}
+
+impl Known {
+    fn act(&mut self, id: &str) -> Result<Option<Act>, LedgerError> {
+        if let Some(a) = self.parsed.get(id) {
+            return Ok(Some(a.clone()));
+        }
+        let Some(stored) = self.acts.get(id) else {
+            return Ok(None);
+        };
+        let act = parse_line(stored.body.as_bytes()).map_err(|e| {
+            LedgerError::Corrupt(format!(
+                "act {id}: stored body does not parse: {}",
+                e.refusal
+            ))
+        })?;
+        self.parsed.insert(id.to_owned(), act.clone());
+        Ok(Some(act))
+    }
+}
+
+impl Registry {
+    /// Ingests a batch of lines from `source` (a file name or request id),
+    /// returning one outcome per line, in order. Errors only when the
+    /// database fails; bad records are outcomes, not errors.
+    pub async fn ingest(
+        &self,
+        lines: &[Line],
+        source: &str,
+    ) -> Result<Vec<LineOutcome>, LedgerError> {
+        let mut last_seq = self.writer.lock().await;
+        match self.ingest_locked(lines, source, &mut last_seq).await {
+            Ok(out) => Ok(out),
+            Err(e) if lines.len() > 1 => {
+                tracing::warn!(error = %e, lines = lines.len(), "batch write failed; retrying record by record");
+                let mut out = Vec::with_capacity(lines.len());
+                for line in lines {
+                    out.extend(self.ingest_one_locked(line, source, &mut last_seq).await?);
+                }
+                Ok(out)
+            }
+            Err(_) => {
+                self.ingest_one_locked(&lines[0], source, &mut last_seq)
+                    .await
+            }
+        }
+    }
+
+    /// One record alone; a unique-key clash (another writer recorded the
+    /// act first) becomes a refusal instead of an error.
+    async fn ingest_one_locked(
+        &self,
+        line: &Line,
+        source: &str,
+        last_seq: &mut i64,
+    ) -> Result<Vec<LineOutcome>, LedgerError> {
+        match self
+            .ingest_locked(std::slice::from_ref(line), source, last_seq)
+            .await
+        {
+            Err(e) if e.is_unique_violation() => {
+                let (act_id, refusal) = match parse(line) {
+                    Ok(a) => (
+                        Some(a.act_id.to_string()),
+                        Refusal::new(
+                            Code::ActIdConflict,
+                            "field act_id: was recorded by another writer at the same moment; send it again to compare",
+                        ),
+                    ),
+                    Err(e) => e,
+                };
+                let r = refusal_row(line, source, act_id.clone(), &refusal);
+                self.ledger.write_batch(&[], &[r]).await?;
+                Ok(vec![LineOutcome::Refused {
+                    act_id,
+                    code: refusal.code,
+                    detail: refusal.detail,
+                }])
+            }
+            other => other,
+        }
+    }
+
+    async fn ingest_locked(
+        &self,
+        lines: &[Line],
+        source: &str,
+        last_seq: &mut i64,
+    ) -> Result<Vec<LineOutcome>, LedgerError> {
+        let parsed: Vec<Parsed> = lines.iter().map(parse).collect();
+        let mut known = self.lookup(&parsed).await?;
+
+        let mut graph = self.graph.write().await;
+        let mut journal = Journal::default();
+        let mut outcomes = Vec::with_capacity(lines.len());
+        let mut new_acts = Vec::new();
+        let mut refusals = Vec::new();
+        let mut seq = *last_seq;
+        for (line, p) in lines.iter().zip(parsed) {
+            let outcome = match p {
+                Err((act_id, r)) => Err((act_id, r)),
+                Ok(act) => match judge(&mut graph, &mut journal, &act, &mut known)? {
+                    Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
+                    Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
+                    Judged::Accepted { target_seq } => {
+                        seq += 1;
+                        let new = new_act(&act, seq, target_seq, format!("{source}:{}", line.no));
+                        known.acts.insert(new.act_id.clone(), stored(&new));
+                        known.parsed.insert(new.act_id.clone(), act.clone());
+                        if let ActBody::Annulment { target_act, .. } = &act.body {
+                            known
+                                .acts
+                                .get_mut(target_act.as_str())
+                                .expect("judged target")
+                                .annulled = true;
+                        }
+                        new_acts.push(new);
+                        Ok(LineOutcome::Accepted { seq })
+                    }
+                },
+            };
+            outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
+                refusals.push(refusal_row(line, source, act_id.clone(), &r));
+                LineOutcome::Refused {
+                    act_id,
+                    code: r.code,
+                    detail: r.detail,
+                }
+            }));
+        }
+        if let Err(e) = self.ledger.write_batch(&new_acts, &refusals).await {
+            graph.rollback(&mut journal);
+            return Err(e);
+        }
+        journal.commit();
+        *last_seq = seq;
+        self.applied.store(seq, Ordering::Release);
+        Ok(outcomes)
+    }
+
+    /// Fetches every act the batch names (its own ids and the acts its
+    /// divorces and annulments refer to, and for a divorce being annulled
+    /// the marriage it ended) in two queries.
+    async fn lookup(&self, parsed: &[Parsed]) -> Result<Known, LedgerError> {
+        let mut ids: Vec<&str> = Vec::with_capacity(parsed.len() * 2);
+        for a in parsed.iter().flatten() {
+            ids.push(a.act_id.as_str());
+            ids.extend(a.reference().map(|r| r.as_str()));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut acts = self.ledger.find_by_ids(&ids).await?;
+        let inner: Vec<i64> = acts
+            .values()
+            .filter(|a| a.kind == Kind::Divorce)
+            .filter_map(|a| a.target_seq)
+            .collect();
+        if !inner.is_empty() {
+            for (_, a) in self.ledger.find_by_seqs(&inner).await? {
+                acts.entry(a.act_id.clone()).or_insert(a);
+            }
+        }
+        Ok(Known {
+            acts,
+            parsed: HashMap::new(),
+        })
+    }
+}
+
+enum Judged {
+    Accepted { target_seq: Option<i64> },
+    Duplicate(i64),
+    Refused(Refusal),
+}
+
+/// Decides one parsed record against the ledger and the graph, applying it
+/// to the graph when accepted.
+fn judge(
+    graph: &mut FamilyGraph,
+    journal: &mut Journal,
+    act: &Act,
+    known: &mut Known,
+) -> Result<Judged, LedgerError> {
+    if let Some(prev) = known.acts.get(act.act_id.as_str()) {
+        return Ok(if prev.body == act.canonical_json() {
+            Judged::Duplicate(prev.seq)
+        } else {
+            Judged::Refused(Refusal::new(
+                Code::ActIdConflict,
+                format!(
+                    "field act_id: {} is already recorded with other content",
+                    act.act_id
+                ),
+            ))
+        });
+    }
+    let Some(reference) = act.reference() else {
+        return Ok(match graph.apply(act, None, journal) {
+            Ok(()) => Judged::Accepted { target_seq: None },
+            Err(r) => Judged::Refused(r),
+        });
+    };
+    let Some(target) = known.act(reference.as_str())? else {
+        return Ok(Judged::Refused(
+            graph
+                .apply(act, None, journal)
+                .expect_err("unknown reference"),
+        ));
+    };
+    let stored = &known.acts[reference.as_str()];
+    let (target_seq, annulled) = (stored.seq, stored.annulled);
+    let marriage = match &target.body {
+        ActBody::Divorce { marriage_act, .. } => known.act(marriage_act.as_str())?,
+        _ => None,
+    };
+    let t = Target {
+        act: &target,
+        annulled,
+        marriage: marriage.as_ref(),
+    };
+    Ok(match graph.apply(act, Some(t), journal) {
+        Ok(()) => Judged::Accepted {
+            target_seq: Some(target_seq),
+        },
+        Err(r) => Judged::Refused(r),
+    })
+}
+
+fn new_act(act: &Act, seq: i64, target_seq: Option<i64>, source: String) -> NewAct {
+    let residence = match &act.body {
+        ActBody::Residence {
+            person,
+            dwelling,
+            from,
+            to,
+            kind,
+        } => Some(NewResidence {
+            dwelling: dwelling.clone(),
+            person: person.get() as i64,
+            from: from.to_string(),
+            to: to.map(|d| d.to_string()),
+            kind: kind.as_str(),
+        }),
+        _ => None,
+    };
+    NewAct {
+        seq,
+        act_id: act.act_id.to_string(),
+        kind: act.kind(),
+        body: act.canonical_json(),
+        target_seq,
+        persons: act.persons().into_iter().map(|p| p.get() as i64).collect(),
+        residence,
+        source,
+    }
+}
+
+fn stored(a: &NewAct) -> StoredAct {
+    StoredAct {
+        seq: a.seq,
+        act_id: a.act_id.clone(),
+        kind: a.kind,
+        body: a.body.clone(),
+        target_seq: a.target_seq,
+        annulled: false,
+    }
+}
+
+fn refusal_row(line: &Line, source: &str, act_id: Option<String>, r: &Refusal) -> NewRefusal {
+    NewRefusal {
+        act_id,
+        code: r.code.as_str(),
+        detail: r.detail.clone(),
+        raw: line.stored_text(),
+        raw_bytes: line.len as i64,
+        source: format!("{source}:{}", line.no),
+        line: Some(line.no as i64),
+    }
+}

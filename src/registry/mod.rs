@@ -1,0 +1,126 @@
+//! The registry: the ledger and the graph kept in step.
+//!
+//! Records come in as lines; each is parsed, judged against the graph,
+//! applied to it and written to the ledger — or refused and written to the
+//! ledger's refused records. A batch is one database transaction: if it
+//! fails, the graph is rolled back through its journal and the lines are
+//! retried one by one, so one bad record never sinks its neighbours and no
+//! record is ever half applied. Readers never see a record before it is
+//! committed: the graph's write lock is held until the commit.
+//!
+//! Locking: writers are serialized by `writer` (a tokio mutex, held across
+//! database calls); the graph sits in a tokio `RwLock` because the write
+//! guard must live across the commit's `.await`.
+
+mod ingest;
+pub mod lines;
+
+pub use ingest::{IngestReport, LineOutcome};
+pub use lines::{Line, LineSplitter, Lines};
+
+use crate::acts::{Act, parse_line};
+use crate::graph::{FamilyGraph, Journal, Target};
+use crate::ledger::{Ledger, LedgerError};
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::sync::{Mutex, RwLock, RwLockReadGuard};
+
+pub struct Registry {
+    graph: RwLock<FamilyGraph>,
+    ledger: Ledger,
+    /// Last sequence number written; held while writing.
+    writer: Mutex<i64>,
+    /// Last sequence number visible in the graph (for freshness headers).
+    applied: AtomicI64,
+}
+
+/// What a replay did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplayStats {
+    pub acts: u64,
+    pub last_seq: i64,
+}
+
+impl Registry {
+    /// Builds the graph from the whole ledger.
+    pub async fn open(ledger: Ledger) -> Result<Registry, LedgerError> {
+        let counts = ledger.counts().await?;
+        let mut graph = FamilyGraph::with_capacity(
+            counts.persons_upper as usize,
+            // a birth names up to two parents
+            (counts.link_acts as usize).saturating_mul(2),
+            counts.link_acts as usize,
+        );
+        let stats = replay(&ledger, &mut graph, 0).await?;
+        tracing::info!(
+            acts = stats.acts,
+            persons = graph.person_count(),
+            links = graph.link_count(),
+            graph_mib = graph.heap_bytes() >> 20,
+            "graph built from the ledger"
+        );
+        Ok(Registry {
+            graph: RwLock::new(graph),
+            ledger,
+            writer: Mutex::new(stats.last_seq),
+            applied: AtomicI64::new(stats.last_seq),
+        })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// A read view of the graph. Hold it only briefly: writers wait for it.
+    pub async fn graph(&self) -> RwLockReadGuard<'_, FamilyGraph> {
+        self.graph.read().await
+    }
+
+    /// The ledger sequence number the graph reflects.
+    pub fn applied_seq(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
+    }
+}
+
+/// Applies the ledger's acts after `after_seq` to `graph`, in order.
+pub async fn replay(
+    ledger: &Ledger,
+    graph: &mut FamilyGraph,
+    after_seq: i64,
+) -> Result<ReplayStats, LedgerError> {
+    let mut stats = ReplayStats {
+        acts: 0,
+        last_seq: after_seq,
+    };
+    let mut journal = Journal::default();
+    let mut rows = std::pin::pin!(ledger.replay(after_seq));
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let parse = |body: &str| {
+            parse_line(body.as_bytes()).map_err(|e| {
+                LedgerError::Corrupt(format!(
+                    "seq {}: stored body does not parse: {}",
+                    row.seq, e.refusal
+                ))
+            })
+        };
+        let act = parse(&row.body)?;
+        let target = row.target_body.as_deref().map(parse).transpose()?;
+        let marriage = row.target_target_body.as_deref().map(parse).transpose()?;
+        let target = target.as_ref().map(|t: &Act| Target {
+            act: t,
+            annulled: false,
+            marriage: marriage.as_ref(),
+        });
+        graph.apply(&act, target, &mut journal).map_err(|r| {
+            LedgerError::Corrupt(format!(
+                "seq {} ({}) no longer applies: {r}",
+                row.seq, act.act_id
+            ))
+        })?;
+        journal.commit();
+        stats.acts += 1;
+        stats.last_seq = row.seq;
+    }
+    Ok(stats)
+}
