@@ -10,7 +10,7 @@
 mod parse;
 pub mod refusal;
 
-pub use parse::{MAX_LINE_BYTES, parse_line, parse_value};
+pub use parse::{MAX_LINE_BYTES, ParseError, parse_date, parse_line, parse_value};
 pub use refusal::{Code, Refusal};
 
 use crate::iin::Iin;

@@ -400,7 +400,13 @@ mod tests {
                 sql.lines()
                     .map(|l| l.split("--").next().unwrap().trim().to_string())
                     .filter(|l| !l.is_empty())
-                    .map(|l| l.split_whitespace().next().unwrap().trim_end_matches([',', ';', ')']).to_string())
+                    .map(|l| {
+                        l.split_whitespace()
+                            .next()
+                            .unwrap()
+                            .trim_end_matches([',', ';', ')'])
+                            .to_string()
+                    })
                     .collect()
             };
             assert_eq!(shape(read("sqlite")), shape(read("postgres")), "{name}");

@@ -1,0 +1,269 @@
+//! The fixture families of `graph-fixtures/`: their `.expect` grammar, and
+//! a runner that checks every statement against the library.
+
+use kinship::iin::Iin;
+use kinship::ledger::Ledger;
+use kinship::registry::{Line, LineOutcome, Lines, Registry};
+use std::path::{Path, PathBuf};
+
+pub fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("graph-fixtures")
+}
+
+/// Every family: (name, ndjson path, expect path).
+pub fn all() -> Vec<(String, PathBuf, PathBuf)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir())
+        .expect("graph-fixtures/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let expect = p.with_extension("expect");
+            (name, p, expect)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn lines(path: &Path) -> Vec<Line> {
+    Lines::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// One statement of an `.expect` file: what is asked and the answer as text.
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub line: usize,
+    pub what: What,
+    /// The expected answer, normalised (see `normalise`).
+    pub expected: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum What {
+    Parents { iin: String, date: String },
+    Children { iin: String, date: String },
+    Spouse { iin: String, date: String },
+    Household { dwelling: String, date: String },
+    Refused { act_id: String },
+    Summary,
+}
+
+/// Sorts comma-separated items (order is free where the grammar says so)
+/// and trims spaces, so answers compare as text.
+pub fn normalise(s: &str, sort: bool) -> String {
+    let mut items: Vec<String> = s
+        .split(',')
+        .map(|x| x.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    if sort {
+        items.sort();
+    }
+    items.join(", ")
+}
+
+pub fn parse_expect(path: &Path) -> Vec<Stmt> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (head, answer) = l
+            .split_once(':')
+            .map(|(h, a)| (h.trim(), a.trim()))
+            .unwrap_or((l, ""));
+        // `household` dwellings may contain ':'; split at the date instead.
+        let (head, answer) = if l.starts_with("household ") || l.starts_with("refused ") {
+            let idx = l
+                .rfind(": ")
+                .unwrap_or_else(|| panic!("{}:{}: no answer", path.display(), i + 1));
+            (l[..idx].trim(), l[idx + 1..].trim())
+        } else {
+            (head, answer)
+        };
+        let words: Vec<&str> = head.split_whitespace().collect();
+        let what = match words.as_slice() {
+            ["parents", iin, date] => What::Parents {
+                iin: iin.to_string(),
+                date: date.to_string(),
+            },
+            ["children", iin, date] => What::Children {
+                iin: iin.to_string(),
+                date: date.to_string(),
+            },
+            ["spouse", iin, date] => What::Spouse {
+                iin: iin.to_string(),
+                date: date.to_string(),
+            },
+            ["household", dwelling, date] => What::Household {
+                dwelling: dwelling.to_string(),
+                date: date.to_string(),
+            },
+            ["refused", act_id] => What::Refused {
+                act_id: act_id.to_string(),
+            },
+            ["summary"] => What::Summary,
+            _ => panic!("{}:{}: unknown statement {l:?}", path.display(), i + 1),
+        };
+        let sort = matches!(what, What::Children { .. } | What::Household { .. });
+        out.push(Stmt {
+            line: i + 1,
+            what,
+            expected: normalise(answer, sort),
+        });
+    }
+    out
+}
+
+/// What the library answers for a graph/ledger question, in `.expect` text.
+pub async fn answer(reg: &Registry, what: &What) -> String {
+    let g = reg.graph().await;
+    let date = |d: &str| kinship::acts::parse_date(d).expect("fixture date");
+    let person = |iin: &str| g.person(Iin::parse(iin).expect("fixture IIN"));
+    let text = match what {
+        What::Parents { iin, date: d } => {
+            let Some(p) = person(iin) else {
+                return "none".into();
+            };
+            let ps = g.parents_on(p, date(d));
+            let items: Vec<String> = [ps.mother, ps.father]
+                .into_iter()
+                .flatten()
+                .map(|l| {
+                    format!(
+                        "{} {} ({})",
+                        l.role.as_str(),
+                        g.iin(l.parent),
+                        g.act_id(l.act)
+                    )
+                })
+                .collect();
+            items.join(", ")
+        }
+        What::Children { iin, date: d } => {
+            let Some(p) = person(iin) else {
+                return "none".into();
+            };
+            let items: Vec<String> = g
+                .children_on(p, date(d))
+                .map(|c| format!("{} ({})", g.iin(c.child), g.act_id(c.act)))
+                .collect();
+            items.join(", ")
+        }
+        What::Spouse { iin, date: d } => {
+            let Some(p) = person(iin) else {
+                return "none".into();
+            };
+            g.spouse_on(p, date(d))
+                .map(|m| format!("{} ({})", g.iin(m.spouse), g.act_id(m.act)))
+                .unwrap_or_default()
+        }
+        What::Household { dwelling, date } => {
+            drop(g);
+            let h = reg.ledger().household(dwelling, date).await.unwrap();
+            let items: Vec<String> = h
+                .residents
+                .iter()
+                .map(|r| format!("{} {}", Iin::from_u64_unchecked(r.iin as u64), r.kind))
+                .collect();
+            items.join(", ")
+        }
+        What::Refused { .. } | What::Summary => unreachable!("answered from the import outcomes"),
+    };
+    let sort = matches!(what, What::Children { .. } | What::Household { .. });
+    if text.is_empty() {
+        "none".into()
+    } else {
+        normalise(&text, sort)
+    }
+}
+
+/// Imports one family into a fresh ledger at `url` in batches of `batch`
+/// lines and checks every statement; returns the failures as sentences.
+pub async fn check_family(
+    url: &str,
+    name: &str,
+    ndjson: &Path,
+    expect: &Path,
+    batch: usize,
+) -> Vec<String> {
+    let reg = Registry::open(Ledger::open(url).await.unwrap())
+        .await
+        .unwrap();
+    let lines = lines(ndjson);
+    let mut outcomes = Vec::new();
+    for chunk in lines.chunks(batch) {
+        outcomes.extend(reg.ingest(chunk, name).await.unwrap());
+    }
+    let mut fails = Vec::new();
+    let stmts = parse_expect(expect);
+    let mut expected_refusals: Vec<(String, String)> = Vec::new();
+    for s in &stmts {
+        let got = match &s.what {
+            What::Summary => {
+                let (mut a, mut d, mut r) = (0, 0, 0);
+                for o in &outcomes {
+                    match o {
+                        LineOutcome::Accepted { .. } => a += 1,
+                        LineOutcome::Duplicate { .. } => d += 1,
+                        LineOutcome::Refused { .. } => r += 1,
+                    }
+                }
+                format!("accepted {a}, duplicates {d}, refused {r}")
+            }
+            What::Refused { act_id } => {
+                expected_refusals.push((act_id.clone(), s.expected.clone()));
+                let codes: Vec<String> = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        LineOutcome::Refused {
+                            act_id: Some(a),
+                            code,
+                            ..
+                        } if a == act_id => Some(code.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                codes.join(", ")
+            }
+            w => answer(&reg, w).await,
+        };
+        if got != s.expected {
+            fails.push(format!(
+                "{name}.expect:{}: {:?}\n    expected: {}\n    got:      {}",
+                s.line, s.what, s.expected, got
+            ));
+        }
+    }
+    // Every refusal must be expected: nothing refused by mistake.
+    for o in &outcomes {
+        if let LineOutcome::Refused {
+            act_id,
+            code,
+            detail,
+        } = o
+        {
+            let listed = expected_refusals
+                .iter()
+                .any(|(a, c)| Some(a) == act_id.as_ref() && c == code.as_str());
+            if !listed {
+                fails.push(format!(
+                    "{name}: unexpected refusal of {act_id:?}: {code}: {detail}"
+                ));
+            }
+        }
+    }
+    // The graph rebuilt from the ledger equals the one built incrementally.
+    let rebuilt = Registry::open(reg.ledger().clone()).await.unwrap();
+    if rebuilt.graph().await.canonical() != reg.graph().await.canonical() {
+        fails.push(format!(
+            "{name}: graph replayed from the ledger differs from the incremental one"
+        ));
+    }
+    reg.ledger().close().await;
+    fails
+}
