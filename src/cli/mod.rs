@@ -62,6 +62,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build the graph from the ledger and report its size and build time.
+    Stats {
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Serve the HTTP API over the ledger.
     Serve {
         #[command(flatten)]
@@ -150,6 +155,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Stats { db } => {
+            let started = std::time::Instant::now();
+            let registry = Registry::open(Ledger::open(&db.db).await.context("opening the ledger")?).await?;
+            let secs = started.elapsed().as_secs_f64();
+            let g = registry.graph().await;
+            println!("ledger seq       {}", registry.applied_seq());
+            println!("persons          {}", g.person_count());
+            println!("links            {}", g.link_count());
+            println!("link acts        {}", g.act_count());
+            println!("graph arrays     {} MiB", g.heap_bytes() >> 20);
+            if let Some((rss, peak)) = memory_kib() {
+                println!("process RSS      {} MiB (peak {} MiB)", rss >> 10, peak >> 10);
+            }
+            println!("built in         {secs:.2} s");
+            Ok(())
+        }
         Command::Serve { db, listen } => serve(&db.db, &listen).await,
         Command::Demo {
             db,
@@ -189,6 +210,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(url, &listen).await
         }
     }
+}
+
+/// Current and peak resident memory of this process, in KiB (Linux).
+fn memory_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status.lines().find(|l| l.starts_with(name))?.split_whitespace().nth(1)?.parse::<u64>().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Listens at once (so /healthz answers), builds the graph in the
