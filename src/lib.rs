@@ -20,3 +20,4 @@ pub mod http;
 pub mod iin;
 pub mod ledger;
 pub mod registry;
+pub mod resolve;

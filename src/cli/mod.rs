@@ -157,7 +157,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats { db } => {
             let started = std::time::Instant::now();
-            let registry = Registry::open(Ledger::open(&db.db).await.context("opening the ledger")?).await?;
+            let registry =
+                Registry::open(Ledger::open(&db.db).await.context("opening the ledger")?).await?;
             let secs = started.elapsed().as_secs_f64();
             let g = registry.graph().await;
             println!("ledger seq       {}", registry.applied_seq());
@@ -166,7 +167,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("link acts        {}", g.act_count());
             println!("graph arrays     {} MiB", g.heap_bytes() >> 20);
             if let Some((rss, peak)) = memory_kib() {
-                println!("process RSS      {} MiB (peak {} MiB)", rss >> 10, peak >> 10);
+                println!(
+                    "process RSS      {} MiB (peak {} MiB)",
+                    rss >> 10,
+                    peak >> 10
+                );
             }
             println!("built in         {secs:.2} s");
             Ok(())
@@ -216,7 +221,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn memory_kib() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name))?.split_whitespace().nth(1)?.parse::<u64>().ok()
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }

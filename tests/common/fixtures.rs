@@ -43,12 +43,54 @@ pub struct Stmt {
 
 #[derive(Clone, Debug)]
 pub enum What {
-    Parents { iin: String, date: String },
-    Children { iin: String, date: String },
-    Spouse { iin: String, date: String },
-    Household { dwelling: String, date: String },
-    Refused { act_id: String },
+    Parents {
+        iin: String,
+        date: String,
+    },
+    Children {
+        iin: String,
+        date: String,
+    },
+    Spouse {
+        iin: String,
+        date: String,
+    },
+    Household {
+        dwelling: String,
+        date: String,
+    },
+    Refused {
+        act_id: String,
+    },
+    Check {
+        owner: String,
+        applicant: String,
+        claim: String,
+        via: Option<String>,
+        date: String,
+    },
     Summary,
+}
+
+/// `confirmed [relation] (a, b)` with the evidence sorted, or `refused reason`.
+fn normalise_check(s: &str) -> String {
+    match s.split_once('(') {
+        Some((head, rest)) => {
+            let mut ev: Vec<&str> = rest
+                .trim_end_matches(')')
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect();
+            ev.sort();
+            format!(
+                "{} ({})",
+                head.split_whitespace().collect::<Vec<_>>().join(" "),
+                ev.join(", ")
+            )
+        }
+        None => s.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 /// Sorts comma-separated items (order is free where the grammar says so)
@@ -171,6 +213,27 @@ pub async fn answer(reg: &Registry, what: &What) -> String {
                 .map(|r| format!("{} {}", Iin::from_u64_unchecked(r.iin as u64), r.kind))
                 .collect();
             items.join(", ")
+        }
+        What::Check {
+            owner,
+            applicant,
+            claim,
+            via,
+            date: d,
+        } => {
+            let claim =
+                kinship::resolve::Claim::parse(claim, via.as_deref()).expect("fixture claim");
+            let v = kinship::resolve::check(&g, person(owner), person(applicant), claim, date(d));
+            let text = if v.confirmed {
+                let ev: Vec<&str> = v.evidence.iter().map(|a| g.act_id(*a)).collect();
+                match v.in_law {
+                    Some(k) => format!("confirmed {} ({})", k.name(), ev.join(", ")),
+                    None => format!("confirmed ({})", ev.join(", ")),
+                }
+            } else {
+                format!("refused {}", v.reason.expect("a reason").code())
+            };
+            return normalise_check(&text);
         }
         What::Refused { .. } | What::Summary => unreachable!("answered from the import outcomes"),
     };

@@ -1,0 +1,572 @@
+//! Kinship checks: "is the applicant the owner's <claim> on <date>?",
+//! answered from the graph with the act records that prove it, or with the
+//! most specific reason why not.
+//!
+//! [`check`] makes the decision without allocating (evidence is inline); the
+//! sentence for people is rendered separately by [`Verdict::detail`], so the
+//! decision itself stays in the sub-microsecond range.
+
+mod detail;
+
+pub use detail::Detail;
+
+use crate::graph::{ActHandle, FamilyGraph, MarriageEnd, MarriageLink, ParentLink, PersonId, Role};
+use chrono::NaiveDate;
+use smallvec::SmallVec;
+
+/// The side through which a half-sibling, grandparent or grandchild claim goes.
+pub type Side = Role;
+
+/// What the applicant claims to be to the owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Claim {
+    Child,
+    Parent,
+    Spouse,
+    Sibling,
+    HalfSibling(Side),
+    Grandparent(Side),
+    Grandchild(Side),
+    InLaw,
+}
+
+impl Claim {
+    /// Every claim of the table, each `via` spelt out (for `also`).
+    pub const ALL: [Claim; 11] = [
+        Claim::Child,
+        Claim::Parent,
+        Claim::Spouse,
+        Claim::Sibling,
+        Claim::HalfSibling(Role::Mother),
+        Claim::HalfSibling(Role::Father),
+        Claim::Grandparent(Role::Mother),
+        Claim::Grandparent(Role::Father),
+        Claim::Grandchild(Role::Mother),
+        Claim::Grandchild(Role::Father),
+        Claim::InLaw,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Claim::Child => "child",
+            Claim::Parent => "parent",
+            Claim::Spouse => "spouse",
+            Claim::Sibling => "sibling",
+            Claim::HalfSibling(_) => "half_sibling",
+            Claim::Grandparent(_) => "grandparent",
+            Claim::Grandchild(_) => "grandchild",
+            Claim::InLaw => "in_law",
+        }
+    }
+
+    pub fn via(self) -> Option<Side> {
+        match self {
+            Claim::HalfSibling(s) | Claim::Grandparent(s) | Claim::Grandchild(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Builds a claim from its name and `via`; `Err` names what is wrong.
+    pub fn parse(name: &str, via: Option<&str>) -> Result<Claim, ClaimError> {
+        let side = match via {
+            None => None,
+            Some("mother") => Some(Role::Mother),
+            Some("father") => Some(Role::Father),
+            Some(_) => return Err(ClaimError::BadVia),
+        };
+        let needs_via = matches!(name, "half_sibling" | "grandparent" | "grandchild");
+        let claim = match (name, side) {
+            ("child", None) => Claim::Child,
+            ("parent", None) => Claim::Parent,
+            ("spouse", None) => Claim::Spouse,
+            ("sibling", None) => Claim::Sibling,
+            ("in_law", None) => Claim::InLaw,
+            ("half_sibling", Some(s)) => Claim::HalfSibling(s),
+            ("grandparent", Some(s)) => Claim::Grandparent(s),
+            ("grandchild", Some(s)) => Claim::Grandchild(s),
+            (_, None) if needs_via => return Err(ClaimError::ViaRequired),
+            ("child" | "parent" | "spouse" | "sibling" | "in_law", Some(_)) => {
+                return Err(ClaimError::ViaMeaningless);
+            }
+            _ => return Err(ClaimError::UnknownClaim),
+        };
+        Ok(claim)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "field claim: must be one of child, parent, spouse, sibling, half_sibling, grandparent, grandchild, in_law"
+    )]
+    UnknownClaim,
+    #[error("field via: must be \"mother\" or \"father\"")]
+    BadVia,
+    #[error("field via: is required for this claim (\"mother\" or \"father\")")]
+    ViaRequired,
+    #[error("field via: has no meaning for this claim; leave it out")]
+    ViaMeaningless,
+}
+
+/// Which relation by marriage holds: "owner's <first>'s <second> is the applicant".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InLaw {
+    SpouseParent,
+    SpouseChild,
+    SpouseSibling,
+    SpouseGrandparent,
+    SpouseGrandchild,
+    ParentSpouse,
+    ChildSpouse,
+    SiblingSpouse,
+    GrandparentSpouse,
+    GrandchildSpouse,
+}
+
+impl InLaw {
+    pub fn name(self) -> &'static str {
+        match self {
+            InLaw::SpouseParent => "spouse_parent",
+            InLaw::SpouseChild => "spouse_child",
+            InLaw::SpouseSibling => "spouse_sibling",
+            InLaw::SpouseGrandparent => "spouse_grandparent",
+            InLaw::SpouseGrandchild => "spouse_grandchild",
+            InLaw::ParentSpouse => "parent_spouse",
+            InLaw::ChildSpouse => "child_spouse",
+            InLaw::SiblingSpouse => "sibling_spouse",
+            InLaw::GrandparentSpouse => "grandparent_spouse",
+            InLaw::GrandchildSpouse => "grandchild_spouse",
+        }
+    }
+}
+
+/// Why a claim was not confirmed (stable codes of `checks-api.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    OwnerUnknown,
+    ApplicantUnknown,
+    SamePerson,
+    ParentNotRecorded,
+    NoCommonParent,
+    NotMarried,
+    MarriageEnded,
+    NoRelation,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 8] = [
+        Reason::OwnerUnknown,
+        Reason::ApplicantUnknown,
+        Reason::SamePerson,
+        Reason::ParentNotRecorded,
+        Reason::NoCommonParent,
+        Reason::NotMarried,
+        Reason::MarriageEnded,
+        Reason::NoRelation,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::OwnerUnknown => "owner_unknown",
+            Reason::ApplicantUnknown => "applicant_unknown",
+            Reason::SamePerson => "same_person",
+            Reason::ParentNotRecorded => "parent_not_recorded",
+            Reason::NoCommonParent => "no_common_parent",
+            Reason::NotMarried => "not_married",
+            Reason::MarriageEnded => "marriage_ended",
+            Reason::NoRelation => "no_relation",
+        }
+    }
+}
+
+/// Act records behind an answer, in the order they were used, no repeats.
+pub type Evidence = SmallVec<[ActHandle; 6]>;
+
+/// The answer to one claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub confirmed: bool,
+    /// For a confirmed in-law claim, which one.
+    pub in_law: Option<InLaw>,
+    pub evidence: Evidence,
+    pub reason: Option<Reason>,
+    pub detail: Detail,
+}
+
+impl Verdict {
+    fn yes(evidence: Evidence, detail: Detail) -> Verdict {
+        Verdict {
+            confirmed: true,
+            in_law: None,
+            evidence,
+            reason: None,
+            detail,
+        }
+    }
+
+    fn no(reason: Reason, detail: Detail) -> Verdict {
+        Verdict {
+            confirmed: false,
+            in_law: None,
+            evidence: Evidence::new(),
+            reason: Some(reason),
+            detail,
+        }
+    }
+}
+
+fn push(ev: &mut Evidence, a: ActHandle) {
+    if !ev.contains(&a) {
+        ev.push(a);
+    }
+}
+
+/// A person as named in a request: found in the graph or not.
+pub type Party = Option<PersonId>;
+
+/// Decides `claim` of `applicant` towards `owner` on `on`.
+pub fn check(
+    g: &FamilyGraph,
+    owner: Party,
+    applicant: Party,
+    claim: Claim,
+    on: NaiveDate,
+) -> Verdict {
+    let Some(owner) = owner else {
+        return Verdict::no(Reason::OwnerUnknown, Detail::OwnerUnknown);
+    };
+    let Some(applicant) = applicant else {
+        return Verdict::no(Reason::ApplicantUnknown, Detail::ApplicantUnknown);
+    };
+    if owner == applicant {
+        return Verdict::no(Reason::SamePerson, Detail::SamePerson);
+    }
+    let r = Resolver { g, on };
+    match claim {
+        Claim::Child => r.parent_of(owner, applicant),
+        Claim::Parent => r.parent_of(applicant, owner),
+        Claim::Spouse => r.spouse(owner, applicant),
+        Claim::Sibling => r.sibling(owner, applicant),
+        Claim::HalfSibling(side) => r.half_sibling(owner, applicant, side),
+        Claim::Grandparent(side) => r.grandparent(applicant, owner, side),
+        Claim::Grandchild(side) => r.grandparent(owner, applicant, side),
+        Claim::InLaw => r.in_law(owner, applicant),
+    }
+}
+
+/// Every claim other than `except` that holds between the two (for `also`).
+pub fn also(
+    g: &FamilyGraph,
+    owner: PersonId,
+    applicant: PersonId,
+    except: Claim,
+    on: NaiveDate,
+) -> SmallVec<[(Claim, Option<InLaw>); 4]> {
+    Claim::ALL
+        .into_iter()
+        .filter(|&c| c != except)
+        .filter_map(|c| {
+            let v = check(g, Some(owner), Some(applicant), c, on);
+            v.confirmed.then_some((c, v.in_law))
+        })
+        .collect()
+}
+
+struct Resolver<'g> {
+    g: &'g FamilyGraph,
+    on: NaiveDate,
+}
+
+impl Resolver<'_> {
+    fn parent(&self, child: PersonId, role: Role) -> Option<ParentLink> {
+        self.g.parents_on(child, self.on).get(role)
+    }
+
+    /// The role `p` would hold as a parent, by the sex in the IIN.
+    fn role_of(&self, p: PersonId) -> Role {
+        match self.g.iin(p).sex() {
+            crate::iin::Sex::Female => Role::Mother,
+            crate::iin::Sex::Male => Role::Father,
+        }
+    }
+
+    fn missing(&self, person: PersonId, role: Role) -> Verdict {
+        Verdict::no(
+            Reason::ParentNotRecorded,
+            Detail::MissingParent {
+                person,
+                role,
+                birth: self.g.birth_record(person),
+            },
+        )
+    }
+
+    /// Is `parent` a legal parent of `child`?
+    fn parent_of(&self, parent: PersonId, child: PersonId) -> Verdict {
+        let role = self.role_of(parent);
+        match self.parent(child, role) {
+            Some(l) if l.parent == parent => Verdict::yes(
+                Evidence::from_slice(&[l.act]),
+                Detail::ParentIs {
+                    parent,
+                    child,
+                    role,
+                    act: l.act,
+                },
+            ),
+            Some(_) => Verdict::no(Reason::NoRelation, Detail::OtherParent { child, role }),
+            None if self.on < self.g.birth_date(child) => {
+                Verdict::no(Reason::NoRelation, Detail::NotBorn { person: child })
+            }
+            None => self.missing(child, role),
+        }
+    }
+
+    fn spouse(&self, a: PersonId, b: PersonId) -> Verdict {
+        let mut ended: Option<MarriageLink> = None;
+        for m in self
+            .g
+            .marriages(a)
+            .filter(|m| m.spouse == b && m.since <= self.on)
+        {
+            if m.active_on(self.on) && self.g.spouse_on(a, self.on).is_some_and(|s| s.act == m.act)
+            {
+                return Verdict::yes(
+                    Evidence::from_slice(&[m.act]),
+                    Detail::Married {
+                        act: m.act,
+                        since: m.since,
+                    },
+                );
+            }
+            if ended.is_none_or(|e| e.since < m.since) {
+                ended = Some(m);
+            }
+        }
+        match ended {
+            Some(m) => Verdict::no(
+                Reason::MarriageEnded,
+                Detail::MarriageEnded {
+                    act: m.act,
+                    end: m.end,
+                },
+            ),
+            None => Verdict::no(Reason::NotMarried, Detail::NotMarried),
+        }
+    }
+
+    /// Both parents recorded for both, and the same two people.
+    fn sibling(&self, a: PersonId, b: PersonId) -> Verdict {
+        let (pa, pb) = (self.g.parents_on(a, self.on), self.g.parents_on(b, self.on));
+        for role in [Role::Mother, Role::Father] {
+            for (p, parents) in [(a, &pa), (b, &pb)] {
+                if parents.get(role).is_none() {
+                    return self.missing(p, role);
+                }
+            }
+        }
+        let (ma, fa, mb, fb) = (
+            pa.mother.unwrap(),
+            pa.father.unwrap(),
+            pb.mother.unwrap(),
+            pb.father.unwrap(),
+        );
+        if ma.parent != mb.parent {
+            return Verdict::no(
+                Reason::NoCommonParent,
+                Detail::ParentsDiffer { role: Role::Mother },
+            );
+        }
+        if fa.parent != fb.parent {
+            return Verdict::no(
+                Reason::NoCommonParent,
+                Detail::ParentsDiffer { role: Role::Father },
+            );
+        }
+        let mut ev = Evidence::new();
+        for l in [ma, fa, mb, fb] {
+            push(&mut ev, l.act);
+        }
+        Verdict::yes(
+            ev,
+            Detail::SameParents {
+                mother: ma.parent,
+                father: fa.parent,
+            },
+        )
+    }
+
+    fn half_sibling(&self, a: PersonId, b: PersonId, side: Side) -> Verdict {
+        let (Some(la), Some(lb)) = (self.parent(a, side), self.parent(b, side)) else {
+            let who = if self.parent(a, side).is_none() { a } else { b };
+            return self.missing(who, side);
+        };
+        if la.parent != lb.parent {
+            return Verdict::no(Reason::NoCommonParent, Detail::ParentsDiffer { role: side });
+        }
+        let mut ev = Evidence::new();
+        push(&mut ev, la.act);
+        push(&mut ev, lb.act);
+        Verdict::yes(
+            ev,
+            Detail::SameParent {
+                role: side,
+                parent: la.parent,
+            },
+        )
+    }
+
+    /// Is `elder` a legal parent of `younger`'s legal `side` parent?
+    fn grandparent(&self, elder: PersonId, younger: PersonId, side: Side) -> Verdict {
+        let Some(mid) = self.parent(younger, side) else {
+            return self.missing(younger, side);
+        };
+        let v = self.parent_of(elder, mid.parent);
+        if !v.confirmed {
+            return v;
+        }
+        let mut ev = Evidence::new();
+        push(&mut ev, mid.act);
+        for &a in &v.evidence {
+            push(&mut ev, a);
+        }
+        Verdict::yes(
+            ev,
+            Detail::Grandparent {
+                elder,
+                middle: mid.parent,
+                younger,
+                side,
+            },
+        )
+    }
+
+    /// The marriages through which `p` has in-laws on the date: in force,
+    /// or ended only by the spouse's death.
+    fn in_law_marriages(&self, p: PersonId) -> impl Iterator<Item = MarriageLink> + '_ {
+        self.g.marriages(p).filter(move |m| {
+            m.since <= self.on
+                && match m.end {
+                    None => true,
+                    Some(MarriageEnd::Death { of, .. }) if of == m.spouse => true,
+                    Some(e) => self.on < e.date(),
+                }
+        })
+    }
+
+    /// Is `x` a close relative of `s` (parent, child, sibling or half
+    /// sibling, grandparent, grandchild)? Returns the kind, as "x is s's …".
+    fn close_relative(&self, s: PersonId, x: PersonId) -> Option<(Close, Evidence)> {
+        let ok = |v: Verdict| v.confirmed.then_some(v.evidence);
+        if let Some(ev) = ok(self.parent_of(x, s)) {
+            return Some((Close::Parent, ev));
+        }
+        if let Some(ev) = ok(self.parent_of(s, x)) {
+            return Some((Close::Child, ev));
+        }
+        for side in [Role::Mother, Role::Father] {
+            if let Some(ev) = ok(self.half_sibling(s, x, side)) {
+                return Some((Close::Sibling, ev));
+            }
+        }
+        for side in [Role::Mother, Role::Father] {
+            if let Some(ev) = ok(self.grandparent(x, s, side)) {
+                return Some((Close::Grandparent, ev));
+            }
+            if let Some(ev) = ok(self.grandparent(s, x, side)) {
+                return Some((Close::Grandchild, ev));
+            }
+        }
+        None
+    }
+
+    fn in_law(&self, owner: PersonId, applicant: PersonId) -> Verdict {
+        // The owner's spouse's relative, then the owner's relative's spouse.
+        for (married, other, through_owner) in [(owner, applicant, true), (applicant, owner, false)]
+        {
+            for m in self.in_law_marriages(married) {
+                if m.spouse == other {
+                    continue;
+                }
+                if let Some((close, rel_ev)) = self.close_relative(m.spouse, other) {
+                    let kind = close.in_law(through_owner);
+                    let mut ev = Evidence::new();
+                    push(&mut ev, m.act);
+                    for a in rel_ev {
+                        push(&mut ev, a);
+                    }
+                    let mut v = Verdict::yes(
+                        ev,
+                        Detail::InLaw {
+                            kind,
+                            spouse: m.spouse,
+                            marriage: m.act,
+                        },
+                    );
+                    v.in_law = Some(kind);
+                    return v;
+                }
+            }
+        }
+        // A relative through a marriage that has since ended by divorce:
+        // say so, it is what the applicant needs to know.
+        for (married, other) in [(owner, applicant), (applicant, owner)] {
+            for m in self
+                .g
+                .marriages(married)
+                .filter(|m| m.since <= self.on && m.spouse != other)
+            {
+                if self.close_relative(m.spouse, other).is_some() {
+                    return Verdict::no(
+                        Reason::MarriageEnded,
+                        Detail::MarriageEnded {
+                            act: m.act,
+                            end: m.end,
+                        },
+                    );
+                }
+            }
+        }
+        let married_ever = self
+            .g
+            .marriages(owner)
+            .chain(self.g.marriages(applicant))
+            .any(|m| m.since <= self.on);
+        if married_ever {
+            Verdict::no(Reason::NoRelation, Detail::NoInLaw)
+        } else {
+            Verdict::no(Reason::NotMarried, Detail::NeitherMarried)
+        }
+    }
+}
+
+/// "x is s's …"
+#[derive(Clone, Copy)]
+enum Close {
+    Parent,
+    Child,
+    Sibling,
+    Grandparent,
+    Grandchild,
+}
+
+impl Close {
+    /// The in-law kind when x is the `self` of the spouse S. Through the
+    /// owner (S is the owner's spouse, x the applicant): "spouse_<self>".
+    /// Through the applicant (S is the applicant's spouse, x the owner):
+    /// the applicant is the spouse of the owner's inverse relative.
+    fn in_law(self, through_owner: bool) -> InLaw {
+        match (self, through_owner) {
+            (Close::Parent, true) => InLaw::SpouseParent,
+            (Close::Child, true) => InLaw::SpouseChild,
+            (Close::Sibling, true) => InLaw::SpouseSibling,
+            (Close::Grandparent, true) => InLaw::SpouseGrandparent,
+            (Close::Grandchild, true) => InLaw::SpouseGrandchild,
+            (Close::Parent, false) => InLaw::ChildSpouse,
+            (Close::Child, false) => InLaw::ParentSpouse,
+            (Close::Sibling, false) => InLaw::SiblingSpouse,
+            (Close::Grandparent, false) => InLaw::GrandchildSpouse,
+            (Close::Grandchild, false) => InLaw::GrandparentSpouse,
+        }
+    }
+}
