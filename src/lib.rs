@@ -9,12 +9,15 @@
 //! * [`graph`] — the temporal family graph (petgraph) and the rules that
 //!   need what is already recorded.
 //! * [`registry`] — keeps ledger and graph in step: ingest, replay.
+//! * [`resolve`] — kinship claims decided on the graph, with evidence.
+//! * [`generate`] — the deterministic synthetic population.
 //! * [`http`], [`cli`] — the edges.
 //!
 //! `acts`, `graph` know nothing of sqlx or axum.
 
 pub mod acts;
 pub mod cli;
+pub mod generate;
 pub mod graph;
 pub mod http;
 pub mod iin;

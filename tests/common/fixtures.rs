@@ -148,14 +148,33 @@ pub fn parse_expect(path: &Path) -> Vec<Stmt> {
             ["refused", act_id] => What::Refused {
                 act_id: act_id.to_string(),
             },
+            ["check", owner, applicant, claim, date] => What::Check {
+                owner: owner.to_string(),
+                applicant: applicant.to_string(),
+                claim: claim.to_string(),
+                via: None,
+                date: date.to_string(),
+            },
+            ["check", owner, applicant, claim, "via", side, date] => What::Check {
+                owner: owner.to_string(),
+                applicant: applicant.to_string(),
+                claim: claim.to_string(),
+                via: Some(side.to_string()),
+                date: date.to_string(),
+            },
             ["summary"] => What::Summary,
             _ => panic!("{}:{}: unknown statement {l:?}", path.display(), i + 1),
         };
         let sort = matches!(what, What::Children { .. } | What::Household { .. });
+        let expected = if matches!(what, What::Check { .. }) {
+            normalise_check(answer)
+        } else {
+            normalise(answer, sort)
+        };
         out.push(Stmt {
             line: i + 1,
             what,
-            expected: normalise(answer, sort),
+            expected,
         });
     }
     out
