@@ -3,7 +3,10 @@
 //! serving it, so tests drive it without a socket.
 
 mod acts;
+mod checks;
+mod family;
 mod health;
+mod ndjson;
 pub mod problem;
 mod refused;
 
@@ -57,6 +60,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(acts::router())
+        .merge(checks::router())
+        .merge(family::router())
         .merge(refused::router())
         .fallback(|| async {
             Problem::new(
@@ -94,6 +99,24 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// Today in Kazakhstan (UTC+5 throughout since 2024), the default `as_of`.
+pub fn today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(5)).date_naive()
+}
+
+/// `as_of` from a request, or today; a bad date is a 400 naming the field.
+pub fn as_of_or_today(s: Option<&str>) -> Result<chrono::NaiveDate, Problem> {
+    match s {
+        None => Ok(today()),
+        Some(s) => crate::acts::parse_date(s).ok_or_else(|| {
+            Problem::bad_request(
+                "invalid_date",
+                "field as_of: must be a real date written YYYY-MM-DD",
+            )
+        }),
+    }
 }
 
 /// The `X-Ledger-Seq` header: which ledger sequence number an answer reflects.

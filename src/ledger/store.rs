@@ -155,3 +155,28 @@ impl Ledger {
         Ok(Household { residents })
     }
 }
+
+impl Ledger {
+    /// The bodies of the birth and name-change acts (not annulled) that
+    /// mention each of `iins`, for working out names over time.
+    pub async fn name_acts(&self, iins: &[i64]) -> Result<Vec<(i64, String)>, LedgerError> {
+        let mut out = Vec::new();
+        for chunk in iins.chunks(500) {
+            let sql = format!(
+                "SELECT ap.iin, a.body FROM act_persons ap JOIN acts a ON a.seq = ap.seq \
+                 WHERE ap.iin IN ({}) AND a.kind IN ('birth', 'name_change') \
+                   AND NOT EXISTS (SELECT 1 FROM acts x WHERE x.target_seq = a.seq AND x.kind = 'annulment') \
+                 ORDER BY a.seq",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for i in chunk {
+                q = q.bind(*i);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        Ok(out)
+    }
+}

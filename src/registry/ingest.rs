@@ -184,9 +184,14 @@ impl Registry {
                 Ok(act) => match judge(&mut graph, &mut journal, &act, &mut known)? {
                     Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
                     Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                    Judged::Accepted { target_seq } => {
+                    Judged::Accepted {
+                        target_seq,
+                        mentions,
+                    } => {
                         seq += 1;
-                        let new = new_act(&act, seq, target_seq, format!("{source}:{}", line.no));
+                        let mut new =
+                            new_act(&act, seq, target_seq, format!("{source}:{}", line.no));
+                        new.persons.extend(mentions.iter().map(|p| p.get() as i64));
                         known.acts.insert(new.act_id.clone(), stored(&new));
                         known.parsed.insert(new.act_id.clone(), act.clone());
                         if let ActBody::Annulment { target_act, .. } = &act.body {
@@ -217,6 +222,16 @@ impl Registry {
         journal.commit();
         *last_seq = seq;
         self.applied.store(seq, Ordering::Release);
+        drop(graph);
+        let renamed = new_acts
+            .iter()
+            .filter(|a| matches!(a.kind, Kind::Birth | Kind::NameChange | Kind::Annulment))
+            .flat_map(|a| {
+                a.persons
+                    .iter()
+                    .map(|&p| crate::iin::Iin::from_u64_unchecked(p as u64))
+            });
+        self.invalidate_names(renamed.collect::<Vec<_>>()).await;
         Ok(outcomes)
     }
 
@@ -250,7 +265,11 @@ impl Registry {
 }
 
 enum Judged {
-    Accepted { target_seq: Option<i64> },
+    /// With the persons the act concerns through the act it names.
+    Accepted {
+        target_seq: Option<i64>,
+        mentions: Vec<crate::iin::Iin>,
+    },
     Duplicate(i64),
     Refused(Refusal),
 }
@@ -278,7 +297,10 @@ fn judge(
     }
     let Some(reference) = act.reference() else {
         return Ok(match graph.apply(act, None, journal) {
-            Ok(()) => Judged::Accepted { target_seq: None },
+            Ok(()) => Judged::Accepted {
+                target_seq: None,
+                mentions: Vec::new(),
+            },
             Err(r) => Judged::Refused(r),
         });
     };
@@ -301,9 +323,13 @@ fn judge(
         marriage: marriage.as_ref(),
     };
     Ok(match graph.apply(act, Some(t), journal) {
-        Ok(()) => Judged::Accepted {
-            target_seq: Some(target_seq),
-        },
+        Ok(()) => {
+            let via = marriage.as_ref().unwrap_or(&target);
+            Judged::Accepted {
+                target_seq: Some(target_seq),
+                mentions: via.persons(),
+            }
+        }
         Err(r) => Judged::Refused(r),
     })
 }

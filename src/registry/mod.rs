@@ -14,15 +14,17 @@
 
 mod ingest;
 pub mod lines;
+mod names;
 
 pub use ingest::{IngestReport, LineOutcome};
 pub use lines::{Line, LineSplitter, Lines};
+pub use names::Names;
 
 use crate::acts::{Act, parse_line};
 use crate::graph::{FamilyGraph, Journal, Target};
 use crate::ledger::{Ledger, LedgerError};
 use futures_util::StreamExt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tokio::sync::{Mutex, RwLock, RwLockReadGuard};
 
 pub struct Registry {
@@ -32,6 +34,8 @@ pub struct Registry {
     writer: Mutex<i64>,
     /// Last sequence number visible in the graph (for freshness headers).
     applied: AtomicI64,
+    names: names::NameCache,
+    names_generation: AtomicU64,
 }
 
 /// What a replay did.
@@ -64,6 +68,8 @@ impl Registry {
             ledger,
             writer: Mutex::new(stats.last_seq),
             applied: AtomicI64::new(stats.last_seq),
+            names: names::new_cache(),
+            names_generation: AtomicU64::new(0),
         })
     }
 

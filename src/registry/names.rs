@@ -1,0 +1,97 @@
+//! Names over time, read from the ledger (names are not kept in the graph:
+//! at 25M persons they would double its memory) and cached with moka.
+//!
+//! The cache is invalidated for every person a newly accepted birth, name
+//! change or annulment concerns; a generation counter keeps a lookup that
+//! raced with such a write from caching what it read before the write.
+
+use super::Registry;
+use crate::acts::{ActBody, Name, parse_line};
+use crate::iin::Iin;
+use crate::ledger::LedgerError;
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A person's registered names, oldest first: (from when, name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names(pub Vec<(NaiveDate, Name)>);
+
+impl Names {
+    /// The name in force on `on` (the birth name before any change, and
+    /// also before the birth itself).
+    pub fn on(&self, on: NaiveDate) -> Option<&Name> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(d, _)| *d <= on)
+            .or(self.0.first())
+            .map(|(_, n)| n)
+    }
+}
+
+pub type NameCache = moka::future::Cache<u64, Arc<Names>>;
+
+pub fn new_cache() -> NameCache {
+    moka::future::Cache::builder()
+        .max_capacity(1_000_000)
+        .build()
+}
+
+impl Registry {
+    /// Names of each of `iins` (missing entries: none registered).
+    pub async fn names(&self, iins: &[Iin]) -> Result<HashMap<Iin, Arc<Names>>, LedgerError> {
+        let mut out = HashMap::with_capacity(iins.len());
+        let mut missing = Vec::new();
+        for &iin in iins {
+            match self.names.get(&iin.get()).await {
+                Some(n) => {
+                    out.insert(iin, n);
+                }
+                None => missing.push(iin),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let generation = self.names_generation.load(Ordering::Acquire);
+        let ids: Vec<i64> = missing.iter().map(|i| i.get() as i64).collect();
+        let mut found: HashMap<Iin, Names> =
+            missing.iter().map(|&i| (i, Names::default())).collect();
+        for (iin, body) in self.ledger.name_acts(&ids).await? {
+            let iin = Iin::from_u64_unchecked(iin as u64);
+            let act = parse_line(body.as_bytes()).map_err(|e| {
+                LedgerError::Corrupt(format!("stored body does not parse: {}", e.refusal))
+            })?;
+            let entry = match act.body {
+                ActBody::Birth {
+                    child,
+                    name: Some(name),
+                    ..
+                } if child == iin => (child.birth_date(), name),
+                ActBody::NameChange { date, name, .. } => (date, name),
+                _ => continue,
+            };
+            found.get_mut(&iin).expect("asked for").0.push(entry);
+        }
+        let fresh = self.names_generation.load(Ordering::Acquire) == generation;
+        for (iin, mut names) in found {
+            names.0.sort_by_key(|(d, _)| *d);
+            let names = Arc::new(names);
+            if fresh {
+                self.names.insert(iin.get(), names.clone()).await;
+            }
+            out.insert(iin, names);
+        }
+        Ok(out)
+    }
+
+    /// Forgets cached names of `iins` after a write that may change them.
+    pub(super) async fn invalidate_names(&self, iins: impl IntoIterator<Item = Iin>) {
+        self.names_generation.fetch_add(1, Ordering::AcqRel);
+        for i in iins {
+            self.names.invalidate(&i.get()).await;
+        }
+    }
+}
