@@ -466,6 +466,13 @@ impl FamilyGraph {
             })
     }
 
+    /// Every child `parent` has a parent link to (not annulled), any date.
+    pub fn children_ever(&self, parent: PersonId) -> impl Iterator<Item = PersonId> + '_ {
+        self.edges(parent, Direction::Outgoing)
+            .filter(|(_, k, _)| k.parent_link().is_some())
+            .map(|(c, _, _)| c)
+    }
+
     /// Every marriage of `p` ever recorded (not annulled).
     pub fn marriages(&self, p: PersonId) -> impl Iterator<Item = MarriageLink> + '_ {
         let out = self.edges(p, Direction::Outgoing);

@@ -7,6 +7,7 @@ mod checks;
 mod family;
 mod health;
 mod ndjson;
+mod persons;
 pub mod problem;
 mod refused;
 
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(acts::router())
         .merge(checks::router())
         .merge(family::router())
+        .merge(persons::router())
         .merge(refused::router())
         .fallback(|| async {
             Problem::new(

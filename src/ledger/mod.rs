@@ -8,7 +8,7 @@
 
 mod store;
 
-pub use store::{Household, Resident};
+pub use store::{ActRecord, Household, Resident};
 
 use crate::acts::Kind;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -180,3 +180,51 @@ impl Ledger {
         Ok(out)
     }
 }
+
+/// An act as shown to staff.
+#[derive(Clone, Debug)]
+pub struct ActRecord {
+    pub seq: i64,
+    pub act_id: String,
+    pub kind: String,
+    pub body: String,
+    pub source: String,
+    pub received_at: String,
+    /// The annulment that voided it, if any.
+    pub annulled_by: Option<String>,
+}
+
+const ACT_RECORD_SELECT: &str = "SELECT a.seq, a.act_id, a.kind, a.body, a.source, a.received_at, \
+     (SELECT n.act_id FROM acts n WHERE n.target_seq = a.seq AND n.kind = 'annulment' LIMIT 1) FROM acts a";
+
+fn act_record(r: &sqlx::any::AnyRow) -> Result<ActRecord, sqlx::Error> {
+    Ok(ActRecord {
+        seq: r.try_get(0)?,
+        act_id: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        body: r.try_get(3)?,
+        source: r.try_get(4)?,
+        received_at: r.try_get(5)?,
+        annulled_by: r.try_get(6)?,
+    })
+}
+
+impl Ledger {
+    pub async fn act(&self, act_id: &str) -> Result<Option<ActRecord>, LedgerError> {
+        let sql = format!("{ACT_RECORD_SELECT} WHERE a.act_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(act_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(act_record).transpose()?)
+    }
+
+    /// Every act that mentions `iin`, in ledger order.
+    pub async fn acts_of(&self, iin: i64) -> Result<Vec<ActRecord>, LedgerError> {
+        let sql = format!(
+            "{ACT_RECORD_SELECT} JOIN act_persons ap ON ap.seq = a.seq WHERE ap.iin = $1 ORDER BY a.seq"
+        );
+        let rows = sqlx::query(&sql).bind(iin).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(act_record).collect::<Result<_, _>>()?)
+    }
+}

@@ -349,3 +349,202 @@ pub async fn check_family(
     reg.ledger().close().await;
     fails
 }
+
+/// The same checks as [`check_family`], but every record goes in through
+/// `POST /v1/acts` and every answer comes out of the HTTP API.
+pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Path) -> Vec<String> {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    let reg = std::sync::Arc::new(
+        Registry::open(Ledger::open(url).await.unwrap())
+            .await
+            .unwrap(),
+    );
+    let app = kinship::http::router(kinship::http::AppState::ready(reg.clone()));
+    let call = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status().as_u16();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let body = std::fs::read(ndjson).unwrap();
+    let (status, posted) = call(
+        Request::post("/v1/acts")
+            .header("content-type", "application/x-ndjson")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: POST /v1/acts: {posted}");
+    let mut fails = Vec::new();
+    let rejected = posted["rejected"].as_array().unwrap();
+    for s in parse_expect(expect) {
+        let got = match &s.what {
+            What::Summary => format!(
+                "accepted {}, duplicates {}, refused {}",
+                posted["accepted"],
+                posted["duplicates"],
+                rejected.len()
+            ),
+            What::Refused { act_id } => {
+                let codes: Vec<&str> = rejected
+                    .iter()
+                    .filter(|r| r["act_id"] == act_id.as_str())
+                    .map(|r| r["code"].as_str().unwrap())
+                    .collect();
+                codes.join(", ")
+            }
+            What::Parents { iin, date } => {
+                let (st, v) = call(
+                    Request::get(format!("/v1/persons/{iin}/relatives?as_of={date}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                let mut items: Vec<String> = if st == 404 {
+                    vec![]
+                } else {
+                    v["parents"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{} {} ({})",
+                                p["role"].as_str().unwrap(),
+                                p["iin"].as_str().unwrap(),
+                                p["evidence"][0].as_str().unwrap()
+                            )
+                        })
+                        .collect()
+                };
+                items.sort_by_key(|i| !i.starts_with("mother"));
+                if items.is_empty() {
+                    "none".into()
+                } else {
+                    normalise(&items.join(", "), false)
+                }
+            }
+            What::Children { iin, date } | What::Spouse { iin, date } => {
+                let (st, v) = call(
+                    Request::get(format!("/v1/persons/{iin}/family?as_of={date}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                let items: Vec<String> = if st == 404 {
+                    vec![]
+                } else if matches!(s.what, What::Children { .. }) {
+                    v["children"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} ({})",
+                                c["iin"].as_str().unwrap(),
+                                c["evidence"][0].as_str().unwrap()
+                            )
+                        })
+                        .collect()
+                } else if v["married"] == true {
+                    vec![format!(
+                        "{} ({})",
+                        v["spouse"]["iin"].as_str().unwrap(),
+                        v["spouse"]["marriage_act"].as_str().unwrap()
+                    )]
+                } else {
+                    vec![]
+                };
+                if items.is_empty() {
+                    "none".into()
+                } else {
+                    normalise(&items.join(", "), true)
+                }
+            }
+            What::Household { dwelling, date } => {
+                let (_, v) = call(
+                    Request::get(format!("/v1/dwellings/{dwelling}/household?as_of={date}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                let items: Vec<String> = v["residents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {}",
+                            r["iin"].as_str().unwrap(),
+                            r["type"].as_str().unwrap()
+                        )
+                    })
+                    .collect();
+                assert_eq!(v["registered"].as_u64(), Some(items.len() as u64));
+                if items.is_empty() {
+                    "none".into()
+                } else {
+                    normalise(&items.join(", "), true)
+                }
+            }
+            What::Check {
+                owner,
+                applicant,
+                claim,
+                via,
+                date,
+            } => {
+                let mut req = serde_json::json!({"owner": owner, "applicant": applicant, "claim": claim, "as_of": date});
+                if let Some(v) = via {
+                    req["via"] = Value::String(v.clone());
+                }
+                let (st, v) = call(
+                    Request::post("/v1/checks/kinship")
+                        .header("content-type", "application/json")
+                        .body(Body::from(req.to_string()))
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(st, 200, "{req}: {v}");
+                assert_eq!(v["as_of"], date.as_str());
+                assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+                if v["confirmed"] == true {
+                    let ev: Vec<&str> = v["evidence"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e.as_str().unwrap())
+                        .collect();
+                    let rel = v["relation"].as_str().unwrap();
+                    if claim == "in_law" {
+                        normalise_check(&format!("confirmed {rel} ({})", ev.join(", ")))
+                    } else {
+                        assert_eq!(rel, claim);
+                        normalise_check(&format!("confirmed ({})", ev.join(", ")))
+                    }
+                } else {
+                    format!("refused {}", v["reason"].as_str().unwrap())
+                }
+            }
+        };
+        if got != s.expected {
+            fails.push(format!(
+                "{name}.expect:{} (HTTP): {:?}\n    expected: {}\n    got:      {}",
+                s.line, s.what, s.expected, got
+            ));
+        }
+    }
+    reg.ledger().close().await;
+    fails
+}
