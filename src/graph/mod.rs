@@ -362,6 +362,19 @@ impl FamilyGraph {
             .map(|&n| PersonId(n))
     }
 
+    /// The IIN of the `i`-th person added (for sampling in benchmarks).
+    pub fn iin_at(&self, i: u64) -> Iin {
+        self.g[NodeIndex::new(i as usize)].iin()
+    }
+
+    /// Everyone linked to `p` by a parent link or a marriage, any date.
+    pub fn neighbours(&self, p: PersonId) -> impl Iterator<Item = PersonId> + '_ {
+        self.edges(p, Direction::Incoming)
+            .chain(self.edges(p, Direction::Outgoing))
+            .map(|(o, _, _)| o)
+            .filter(move |&o| o != p)
+    }
+
     pub fn iin(&self, p: PersonId) -> Iin {
         self.g[p.node()].iin()
     }

@@ -72,11 +72,40 @@ pub fn router(state: AppState) -> Router {
                 "no such resource",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this resource does not answer that method",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            seq_header,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(Problem::internal(&"handler panicked"))
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Adds `X-Ledger-Seq` to answers that did not set it: the sequence number
+/// applied when the request arrived, which the answer reflects at least.
+async fn seq_header(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let seq = state.registry().map(|r| r.applied_seq());
+    let mut res = next.run(req).await;
+    if let Some(seq) = seq
+        && !res.headers().contains_key(SEQ_HEADER)
+    {
+        res.headers_mut()
+            .insert(SEQ_HEADER, axum::http::HeaderValue::from(seq));
+    }
+    res
 }
 
 /// Serves `router` on `listener` until SIGINT or SIGTERM.

@@ -157,7 +157,14 @@ impl Ledger {
             .connect(&url)
             .await?;
         match backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Sqlite => {
+                // WAL: readers never wait for the writer, one fsync per
+                // commit. The mode is stored in the file, so once suffices.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?
+            }
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         Ok(Ledger { pool, backend })
