@@ -270,7 +270,15 @@ impl Finder<'_> {
             half_siblings: half,
             grandparents: sides(Claim::Grandparent, &grandparents),
             grandchildren: sides(Claim::Grandchild, &grandchildren),
-            in_laws: self.all(&in_law_cands, Claim::InLaw),
+            // Relatives by marriage who are not already listed by blood
+            // (the check itself follows the table's letter: a man's own
+            // child is also his wife's child).
+            in_laws: {
+                let by_blood: BTreeSet<PersonId> =
+                    close.iter().copied().chain(self.spouses_of(me)).collect();
+                let cands = in_law_cands.difference(&by_blood).copied().collect();
+                self.all(&cands, Claim::InLaw)
+            },
         }
     }
 
