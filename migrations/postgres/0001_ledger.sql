@@ -10,13 +10,14 @@ CREATE TABLE acts (
     source      TEXT   NOT NULL,            -- "file.ndjson:12" or "http:<request id>:3"
     received_at TEXT   NOT NULL             -- RFC 3339, UTC
 );
--- "is this act annulled / divorced?" looks acts up by what names them.
-CREATE INDEX acts_target ON acts (target_seq) WHERE target_seq IS NOT NULL;
 
--- Which acts mention which person (for person cards and names).
+-- Which acts mention which person (for person cards and names). The
+-- projections carry no foreign keys: they are written only together with
+-- their act, in one transaction, and a check per row slows bulk imports
+-- (see BENCHMARKS.md).
 CREATE TABLE act_persons (
     iin BIGINT NOT NULL,
-    seq BIGINT NOT NULL REFERENCES acts (seq),
+    seq BIGINT NOT NULL,
     PRIMARY KEY (iin, seq)
 );
 
@@ -24,7 +25,7 @@ CREATE TABLE act_persons (
 -- queries. A newer permanent registration ends the older one: that is
 -- decided when queried, so an annulment needs no update here.
 CREATE TABLE residences (
-    seq       BIGINT PRIMARY KEY REFERENCES acts (seq),
+    seq       BIGINT PRIMARY KEY,
     dwelling  TEXT   NOT NULL,
     person    BIGINT NOT NULL,
     from_date TEXT   NOT NULL,
@@ -33,6 +34,14 @@ CREATE TABLE residences (
 );
 CREATE INDEX residences_dwelling ON residences (dwelling, from_date);
 CREATE INDEX residences_person ON residences (person, from_date);
+
+-- Which acts are annulled, and by which annulment: a small table (courts
+-- annul few acts), so "not annulled" is a cheap probe or a small hash on
+-- every database, never a scan of the ledger.
+CREATE TABLE annulments (
+    target_seq BIGINT PRIMARY KEY,
+    seq        BIGINT NOT NULL
+);
 
 -- Every record that was refused, with why; nothing is dropped silently.
 CREATE TABLE refused (

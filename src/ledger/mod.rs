@@ -154,6 +154,16 @@ impl Ledger {
         let (url, backend) = normalize_url(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // Our queries are short lookups; JIT compiling them
+                        // cost more than running them (measured: 13 of 70 ms).
+                        sqlx::Executor::execute(conn, "SET jit = off").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         match backend {
@@ -221,7 +231,7 @@ impl Ledger {
             let sql = format!(
                 "{} WHERE a.act_id IN ({})",
                 STORED_SELECT,
-                placeholders(1, chunk.len())
+                placeholders(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -242,7 +252,7 @@ impl Ledger {
             let sql = format!(
                 "{} WHERE a.seq IN ({})",
                 STORED_SELECT,
-                placeholders(1, chunk.len())
+                placeholders(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for s in chunk {
@@ -264,8 +274,8 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        store::insert_acts(&mut tx, acts, &now).await?;
-        store::insert_refusals(&mut tx, refusals, &now).await?;
+        store::insert_acts(self.backend, &mut tx, acts, &now).await?;
+        store::insert_refusals(self.backend, &mut tx, refusals, &now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -332,7 +342,7 @@ impl Ledger {
 }
 
 const STORED_SELECT: &str = "SELECT a.seq, a.act_id, a.kind, a.body, a.target_seq, \
-     CAST(CASE WHEN EXISTS (SELECT 1 FROM acts n WHERE n.target_seq = a.seq AND n.kind = 'annulment') \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM annulments n WHERE n.target_seq = a.seq) \
           THEN 1 ELSE 0 END AS BIGINT) FROM acts a";
 
 fn stored_from_row(row: &sqlx::any::AnyRow) -> Result<StoredAct, LedgerError> {
@@ -348,12 +358,18 @@ fn stored_from_row(row: &sqlx::any::AnyRow) -> Result<StoredAct, LedgerError> {
     })
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// Placeholders for `n` values bound in order, starting at the `first`-th.
+/// SQLite gets anonymous `?`: for numbered ones sqlx asks SQLite for each
+/// parameter's name, a linear search, which made a 2,800-value INSERT
+/// spend 40% of an import in `sqlite3_bind_parameter_name`.
+fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => vec!["?"; n].join(","),
+        Backend::Postgres => (first..first + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Multi-row writes and the residence query.
 
-use super::{Ledger, LedgerError, NewAct, NewRefusal, placeholders};
+use super::{Backend, Ledger, LedgerError, NewAct, NewRefusal, placeholders};
 use sqlx::{Any, Row, Transaction};
 
 /// Rows per INSERT: well under SQLite's 32766 and PostgreSQL's 65535 binds.
@@ -10,6 +10,7 @@ const ROWS_PER_INSERT: usize = 400;
 type Query<'a> = sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>>;
 
 async fn insert_rows<T>(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
     head: &str,
     cols: usize,
@@ -18,7 +19,7 @@ async fn insert_rows<T>(
 ) -> Result<(), LedgerError> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+            .map(|r| format!("({})", placeholders(backend, r * cols + 1, cols)))
             .collect();
         let sql = format!("INSERT INTO {head} VALUES {}", values.join(","));
         let mut q = sqlx::query(&sql);
@@ -31,11 +32,13 @@ async fn insert_rows<T>(
 }
 
 pub(super) async fn insert_acts(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
     acts: &[NewAct],
     now: &str,
 ) -> Result<(), LedgerError> {
     insert_rows(
+        backend,
         tx,
         "acts (seq, act_id, kind, body, target_seq, source, received_at)",
         7,
@@ -60,15 +63,35 @@ pub(super) async fn insert_acts(
         v.dedup();
         v
     };
-    insert_rows(tx, "act_persons (iin, seq)", 2, &mentions, |q, (p, s)| {
-        q.bind(*p).bind(*s)
-    })
+    insert_rows(
+        backend,
+        tx,
+        "act_persons (iin, seq)",
+        2,
+        &mentions,
+        |q, (p, s)| q.bind(*p).bind(*s),
+    )
+    .await?;
+    let annulments: Vec<(i64, i64)> = acts
+        .iter()
+        .filter(|a| a.kind == crate::acts::Kind::Annulment)
+        .filter_map(|a| a.target_seq.map(|t| (t, a.seq)))
+        .collect();
+    insert_rows(
+        backend,
+        tx,
+        "annulments (target_seq, seq)",
+        2,
+        &annulments,
+        |q, (t, s)| q.bind(*t).bind(*s),
+    )
     .await?;
     let residences: Vec<(i64, &super::NewResidence)> = acts
         .iter()
         .filter_map(|a| a.residence.as_ref().map(|r| (a.seq, r)))
         .collect();
     insert_rows(
+        backend,
         tx,
         "residences (seq, dwelling, person, from_date, to_date, type)",
         6,
@@ -86,11 +109,13 @@ pub(super) async fn insert_acts(
 }
 
 pub(super) async fn insert_refusals(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
     refusals: &[NewRefusal],
     now: &str,
 ) -> Result<(), LedgerError> {
     insert_rows(
+        backend,
         tx,
         "refused (act_id, code, detail, raw, raw_bytes, source, line, received_at)",
         8,
@@ -130,12 +155,12 @@ impl Ledger {
         let rows = sqlx::query(
             "SELECT r.person, r.type, r.from_date FROM residences r \
              WHERE r.dwelling = $1 AND r.from_date <= $2 AND (r.to_date IS NULL OR r.to_date > $2) \
-               AND NOT EXISTS (SELECT 1 FROM acts x WHERE x.target_seq = r.seq AND x.kind = 'annulment') \
+               AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
                AND (r.type = 'temporary' OR NOT EXISTS ( \
                     SELECT 1 FROM residences n WHERE n.person = r.person AND n.type = 'permanent' \
                       AND n.seq <> r.seq AND n.from_date <= $2 \
                       AND (n.from_date > r.from_date OR (n.from_date = r.from_date AND n.seq > r.seq)) \
-                      AND NOT EXISTS (SELECT 1 FROM acts y WHERE y.target_seq = n.seq AND y.kind = 'annulment'))) \
+                      AND NOT EXISTS (SELECT 1 FROM annulments y WHERE y.target_seq = n.seq))) \
              ORDER BY r.from_date, r.person",
         )
         .bind(dwelling)
@@ -165,9 +190,9 @@ impl Ledger {
             let sql = format!(
                 "SELECT ap.iin, a.body FROM act_persons ap JOIN acts a ON a.seq = ap.seq \
                  WHERE ap.iin IN ({}) AND a.kind IN ('birth', 'name_change') \
-                   AND NOT EXISTS (SELECT 1 FROM acts x WHERE x.target_seq = a.seq AND x.kind = 'annulment') \
+                   AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = a.seq) \
                  ORDER BY a.seq",
-                placeholders(1, chunk.len())
+                placeholders(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for i in chunk {
@@ -195,7 +220,7 @@ pub struct ActRecord {
 }
 
 const ACT_RECORD_SELECT: &str = "SELECT a.seq, a.act_id, a.kind, a.body, a.source, a.received_at, \
-     (SELECT n.act_id FROM acts n WHERE n.target_seq = a.seq AND n.kind = 'annulment' LIMIT 1) FROM acts a";
+     (SELECT x.act_id FROM annulments n JOIN acts x ON x.seq = n.seq WHERE n.target_seq = a.seq) FROM acts a";
 
 fn act_record(r: &sqlx::any::AnyRow) -> Result<ActRecord, sqlx::Error> {
     Ok(ActRecord {
