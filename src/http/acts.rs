@@ -4,36 +4,48 @@
 
 use super::{AppState, Problem, Ready, SEQ_HEADER};
 use crate::registry::{Line, LineOutcome, LineSplitter, Registry};
+use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Lines per ledger transaction.
 const BATCH_LINES: usize = 1000;
 /// Largest body accepted as one `application/json` act.
 const MAX_JSON_BODY: usize = 1 << 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/acts", post(post_acts))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_acts))
 }
 
-#[derive(Debug, Default, Serialize)]
+/// What became of the records of one request.
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ActsAnswer {
+    /// Records applied.
     pub accepted: u64,
+    /// Records already recorded with the same meaning: nothing to do.
     pub duplicates: u64,
+    /// Records refused, each kept with its reason (see `GET /v1/refused`).
     pub rejected: Vec<Rejected>,
 }
 
-#[derive(Debug, Serialize)]
+/// A refused record of the request.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Rejected {
+    /// Its line in the body, counting from 1 (blank lines are counted).
     pub line: u64,
+    /// Its act_id, when it could be read.
+    #[schema(required = true)]
     pub act_id: Option<String>,
+    #[schema(value_type = super::openapi::RefusalCode)]
     pub code: &'static str,
+    /// A sentence naming the field at fault.
     pub detail: String,
 }
 
@@ -44,6 +56,40 @@ fn request_id() -> String {
     format!("{t}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Write act records
+///
+/// One act (`application/json`) or many (`application/x-ndjson`, one per
+/// line), each applied or refused on its own; a refused record is kept with
+/// its reason. Sending the same records again accepts nothing: each is a
+/// duplicate (compared by meaning, not by bytes). NDJSON bodies of any size
+/// are streamed and applied in transactions of 1000 lines.
+#[utoipa::path(
+    post,
+    path = "/v1/acts",
+    tag = "acts",
+    request_body(
+        description = "One act record as JSON (at most 1 MiB), or many as NDJSON: one record \
+            per line in the civil-act interchange format, blank lines skipped but counted.",
+        content(
+            (super::openapi::ActInput = "application/json"),
+            (String = "application/x-ndjson", example = json!(
+                "{\"kind\":\"marriage\",\"act_id\":\"M-1998-0001\",\"date\":\"1998-06-20\",\"spouses\":[\"720415300125\",\"750101400219\"]}\n{\"kind\":\"divorce\",\"act_id\":\"R-2006-0003\",\"date\":\"2006-11-02\",\"marriage_act\":\"M-1998-0001\"}\n"
+            )),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Each record applied, already recorded, or refused with its reason", body = ActsAnswer,
+            example = json!({"accepted": 2, "duplicates": 0, "rejected": [{"line": 3, "act_id": "X-1", "code": "invalid_iin", "detail": "field child: check digit is 4, expected 7"}]})),
+        (status = 400, description = "`body_unreadable`: the body could not be read to its end",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`body_too_large`: an application/json body over 1 MiB; send many acts as NDJSON",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the ledger failed; records of the failed transaction were not applied",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn post_acts(Ready(reg): Ready, headers: HeaderMap, body: Body) -> Result<Response, Problem> {
     let source = format!("http:{}", request_id());
     let json = headers

@@ -1,22 +1,53 @@
 //! `POST /v1/checks/kinship` and its NDJSON batch form.
 
 use super::ndjson::{self, NdjsonAnswer};
+use super::openapi::{ClaimName, IinSchema, ReasonCode, ViaSide};
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
 use crate::graph::{FamilyGraph, PersonId};
 use crate::iin::Iin;
 use crate::resolve::{self, Claim, ClaimError};
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/checks/kinship", post(check_one))
-        .route("/v1/checks/kinship:batch", post(check_batch))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check_one))
+        .routes(routes!(check_batch))
+}
+
+/// The fields of a check request.
+const CHECK_FIELDS: &[&str] = &["owner", "applicant", "claim", "via", "as_of"];
+
+/// A kinship check as sent: is `applicant` the `claim` of `owner` on
+/// `as_of`? (The schema of what `parse_check` reads; its fields are
+/// `CHECK_FIELDS`, which a test compares.)
+#[derive(ToSchema)]
+#[schema(as = CheckRequest)]
+#[allow(dead_code)]
+struct CheckBody {
+    /// The dwelling's owner.
+    #[schema(value_type = IinSchema)]
+    owner: String,
+    /// The person whose relation to the owner is claimed.
+    #[schema(value_type = IinSchema, example = "010305500121")]
+    applicant: String,
+    #[schema(value_type = ClaimName)]
+    claim: String,
+    /// Required for half_sibling, grandparent and grandchild; absent (or
+    /// null) for the others.
+    #[schema(value_type = Option<ViaSide>)]
+    via: Option<String>,
+    /// The date the relation is evaluated on; today in Kazakhstan when
+    /// absent.
+    #[schema(value_type = Option<NaiveDate>)]
+    as_of: Option<String>,
 }
 
 /// A validated check request.
@@ -28,25 +59,59 @@ pub struct CheckRequest {
     pub as_of: NaiveDate,
 }
 
-#[derive(Debug, Serialize)]
+/// Another relation of the table that holds between the two.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Also {
+    #[schema(value_type = ClaimName)]
     pub claim: &'static str,
+    /// Present for claims that take one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ViaSide>)]
     pub via: Option<&'static str>,
+    /// For in_law: which one it is.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "spouse_parent")]
     pub relation: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to a kinship check.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "confirmed": true,
+    "claim": "half_sibling", "via": "mother", "as_of": "2025-06-01",
+    "relation": "half_sibling",
+    "evidence": ["B-1996-0417", "B-2001-0002"],
+    "reason": null,
+    "detail": "both birth records name mother 750101400219",
+    "also": []
+}))]
 pub struct CheckAnswer {
+    /// Whether the claim holds on `as_of`.
     pub confirmed: bool,
+    /// The claim checked.
+    #[schema(value_type = ClaimName)]
     pub claim: &'static str,
+    /// The claim's `via`; null for claims that take none.
+    #[schema(value_type = Option<ViaSide>, required = true)]
     pub via: Option<&'static str>,
+    /// The date the relation was evaluated on.
     pub as_of: NaiveDate,
+    /// When confirmed: the claim, or for in_law which one (spouse_parent,
+    /// spouse_child, spouse_sibling, spouse_grandparent, spouse_grandchild,
+    /// parent_spouse, child_spouse, sibling_spouse, grandparent_spouse,
+    /// grandchild_spouse); null when not confirmed.
+    #[schema(required = true)]
     pub relation: Option<&'static str>,
+    /// The act_ids of every act record the answer rests on.
     pub evidence: Vec<String>,
+    /// Why it is not confirmed; null when confirmed.
+    #[schema(value_type = Option<ReasonCode>, required = true)]
     pub reason: Option<&'static str>,
+    /// A sentence saying what holds or what is missing (it reaches
+    /// citizens, who are told to get the act records brought up to date).
     pub detail: String,
+    /// Other relations of the table that hold between the two, to point
+    /// the applicant to the right choice.
     pub also: Vec<Also>,
 }
 
@@ -98,7 +163,7 @@ pub fn as_of_field(map: &Map<String, Value>) -> Result<NaiveDate, Problem> {
 }
 
 pub fn parse_check(body: &[u8]) -> Result<CheckRequest, Problem> {
-    let map = object(body, &["owner", "applicant", "claim", "via", "as_of"])?;
+    let map = object(body, CHECK_FIELDS)?;
     let owner = iin_field(&map, "owner")?;
     let applicant = iin_field(&map, "applicant")?;
     let name = opt_str(&map, "claim")?
@@ -167,6 +232,28 @@ pub fn also_list(
         .collect()
 }
 
+/// Kinship check
+///
+/// Is `applicant` the `claim` of `owner` (the dwelling's owner) on `as_of`?
+/// A well-formed question about people the registry does not know is not
+/// an error: the answer is `confirmed: false` with reason `owner_unknown`
+/// or `applicant_unknown`.
+#[utoipa::path(
+    post,
+    path = "/v1/checks/kinship",
+    tag = "checks",
+    request_body(content = CheckBody, example = json!(
+        {"owner": "750101400219", "applicant": "010305500121", "claim": "half_sibling", "via": "mother", "as_of": "2025-06-01"}
+    )),
+    responses(
+        (status = 200, description = "The answer, confirmed or not, with its evidence", body = CheckAnswer),
+        (status = 400, description = "The request is malformed: `malformed_json`, `unknown_field`, `missing_field`, \
+            `invalid_field`, `invalid_iin`, `unknown_claim`, `invalid_via`, `via_required`, `via_not_applicable`, `invalid_date`",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> {
     let req = parse_check(&body)?;
     let g = reg.graph().await;
@@ -176,6 +263,29 @@ async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> 
     Ok(([(SEQ_HEADER, seq.to_string())], Json(answer)).into_response())
 }
 
+/// Kinship checks in bulk (NDJSON)
+///
+/// One check request per line, answered in order as a stream, a line per
+/// request; a bad line gets a `LineError` line instead of failing the batch.
+/// Any number of lines, in bounded memory.
+#[utoipa::path(
+    post,
+    path = "/v1/checks/kinship:batch",
+    tag = "checks",
+    request_body(
+        description = "NDJSON: one `CheckRequest` object per line. Blank lines are skipped but counted.",
+        content = String,
+        content_type = "application/x-ndjson",
+        example = json!("{\"owner\":\"750101400219\",\"applicant\":\"010305500121\",\"claim\":\"child\"}\n{\"owner\":\"750101400219\",\"applicant\":\"720415300125\",\"claim\":\"spouse\",\"as_of\":\"2010-01-01\"}\n"),
+    ),
+    responses(
+        (status = 200, description = "NDJSON, one line per request line in the same order: a `CheckAnswer`, \
+            or a `LineError` (`{\"line\": n, \"error\": Problem}`) for a line that could not be answered",
+            body = String, content_type = "application/x-ndjson"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn check_batch(Ready(reg): Ready, body: Body) -> Response {
     fn one(g: &FamilyGraph, line: &[u8]) -> NdjsonAnswer {
         match parse_check(line) {
@@ -186,4 +296,20 @@ async fn check_batch(Ready(reg): Ready, body: Body) -> Response {
     ndjson::stream(reg, body, |reg, lines| async move {
         ndjson::per_line(reg, lines, &one).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, schema::Schema};
+
+    #[test]
+    fn the_documented_request_has_exactly_the_fields_read() {
+        let RefOr::T(Schema::Object(o)) = CheckBody::schema() else {
+            panic!("CheckRequest is an object schema");
+        };
+        let documented: Vec<&str> = o.properties.keys().map(String::as_str).collect();
+        assert_eq!(documented, CHECK_FIELDS);
+    }
 }

@@ -4,62 +4,87 @@
 
 use super::checks::{as_of_field, iin_field, object};
 use super::ndjson::{self, NdjsonAnswer};
+use super::openapi::{BasisSchema, IinSchema, NameSchema};
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
 use crate::acts::Name;
 use crate::graph::{Basis, FamilyGraph, PersonId};
 use crate::iin::Iin;
 use crate::registry::{Line, Names, Registry};
 use crate::resolve::{self, Claim};
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/persons/{iin}/family", get(family_one))
-        .route("/v1/family:batch", post(family_batch))
-        .route("/v1/dwellings/{dwelling}/household", get(household))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(family_one))
+        .routes(routes!(family_batch))
+        .routes(routes!(household))
 }
 
-#[derive(Debug, Serialize)]
+/// A person as a family answer shows them, on its `as_of`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PersonView {
+    #[schema(value_type = IinSchema)]
     pub iin: Iin,
+    /// From the IIN.
+    #[schema(example = "female")]
     pub sex: &'static str,
+    /// From the IIN.
     pub birth_date: NaiveDate,
+    /// Null while alive.
+    #[schema(required = true)]
     pub death_date: Option<NaiveDate>,
+    /// The name registered on `as_of`; null when no record names them.
+    #[schema(value_type = Option<NameSchema>, required = true)]
     pub name: Option<Name>,
 }
 
-#[derive(Debug, Serialize)]
+/// The spouse on `as_of`, with the marriage record.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SpouseView {
     #[serde(flatten)]
     pub person: PersonView,
+    /// The act_id of the marriage record.
     pub marriage_act: String,
+    /// The date of the marriage.
     pub since: NaiveDate,
 }
 
-#[derive(Debug, Serialize)]
+/// A legal child on `as_of`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChildView {
     #[serde(flatten)]
     pub person: PersonView,
+    /// Under 18 on `as_of`.
     pub minor: bool,
+    #[schema(value_type = BasisSchema)]
     pub basis: Basis,
+    /// The act_ids of the record the link rests on.
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The family a housing check counts: the person, their spouse on that
+/// date, and their legal children.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FamilyAnswer {
+    /// The date the family is read on.
     pub as_of: NaiveDate,
     pub person: PersonView,
     pub married: bool,
+    /// Null when not married on `as_of`.
+    #[schema(required = true)]
     pub spouse: Option<SpouseView>,
+    /// Oldest first.
     pub children: Vec<ChildView>,
 }
 
@@ -159,11 +184,37 @@ pub fn path_iin(s: &str) -> Result<Iin, Problem> {
     Iin::parse(s).map_err(|e| Problem::bad_request("invalid_iin", format!("path iin: {e}")))
 }
 
-#[derive(Debug, Deserialize)]
+/// The `as_of` query parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AsOf {
+    /// The date relations are evaluated on (`YYYY-MM-DD`); today in
+    /// Kazakhstan when absent.
+    #[param(value_type = NaiveDate, required = false, example = "2025-06-01")]
     pub as_of: Option<String>,
 }
 
+/// A person's family
+///
+/// The family a housing check counts: the person, their spouse on `as_of`,
+/// and their legal children.
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{iin}/family",
+    tag = "family",
+    params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOf),
+    responses(
+        (status = 200, description = "The family on `as_of`", body = FamilyAnswer),
+        (status = 400, description = "`invalid_iin` (path iin) or `invalid_date` (as_of)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`person_unknown`: the registry has no record of this person",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the ledger failed",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn family_one(
     Ready(reg): Ready,
     Path(iin): Path<String>,
@@ -180,6 +231,30 @@ async fn family_one(
     Ok(([(SEQ_HEADER, seq.to_string())], Json(answer)).into_response())
 }
 
+/// Families in bulk (NDJSON)
+///
+/// One `{"iin", "as_of"}` object per line, answered in order as a stream;
+/// an unknown or invalid IIN gets a `LineError` line instead. Made for
+/// queue-wide runs of tens of thousands of people.
+#[utoipa::path(
+    post,
+    path = "/v1/family:batch",
+    tag = "family",
+    request_body(
+        description = "NDJSON: one `{\"iin\": IIN, \"as_of\": date (optional)}` object per line. \
+            Blank lines are skipped but counted.",
+        content = String,
+        content_type = "application/x-ndjson",
+        example = json!("{\"iin\":\"750101400219\"}\n{\"iin\":\"720415300125\",\"as_of\":\"2005-01-01\"}\n"),
+    ),
+    responses(
+        (status = 200, description = "NDJSON, one line per request line in the same order: a `FamilyAnswer`, \
+            or a `LineError` (`{\"line\": n, \"error\": Problem}`, e.g. `person_unknown`)",
+            body = String, content_type = "application/x-ndjson"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn family_batch(Ready(reg): Ready, body: Body) -> Response {
     ndjson::stream(reg, body, |reg, lines| async move {
         family_chunk(&reg, lines).await
@@ -225,26 +300,47 @@ async fn family_chunk(reg: &Registry, lines: Vec<Line>) -> Vec<NdjsonAnswer> {
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HouseholdQuery {
+    /// The date of the registrations (`YYYY-MM-DD`); today in Kazakhstan
+    /// when absent.
+    #[param(value_type = NaiveDate, required = false, example = "2025-06-01")]
     as_of: Option<String>,
+    /// The dwelling's owner: when given, each resident lists their
+    /// relations to the owner.
+    #[param(value_type = IinSchema, required = false)]
     owner: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A person registered in the dwelling.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Resident)]
 struct ResidentView {
+    #[schema(value_type = IinSchema)]
     iin: Iin,
+    /// `permanent` or `temporary`.
     #[serde(rename = "type")]
+    #[schema(example = "permanent")]
     kind: String,
+    /// The start of the registration (`YYYY-MM-DD`).
+    #[schema(format = Date, example = "2020-01-10")]
     since: String,
+    /// Present only when `owner` is given: every claim of the table that
+    /// holds with the resident as applicant ("child", "half_sibling via
+    /// mother", ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     relations_to_owner: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize)]
+/// Who is registered in a dwelling on a date.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Household)]
 struct HouseholdAnswer {
+    #[schema(example = "21:320:045:112:17")]
     dwelling: String,
     as_of: NaiveDate,
+    /// How many residents there are.
     registered: usize,
     residents: Vec<ResidentView>,
 }
@@ -266,6 +362,29 @@ pub fn relations(
         .collect()
 }
 
+/// A dwelling's household
+///
+/// Who is registered in the dwelling on `as_of`; with `owner`, each
+/// resident's relations to the owner.
+#[utoipa::path(
+    get,
+    path = "/v1/dwellings/{dwelling}/household",
+    tag = "family",
+    params(
+        ("dwelling" = String, Path, description = "The dwelling id (cadastral number or address id), as in residence records",
+            example = "21:320:045:112:17"),
+        HouseholdQuery,
+    ),
+    responses(
+        (status = 200, description = "The residents on `as_of` (none for a dwelling nobody is registered in)", body = HouseholdAnswer),
+        (status = 400, description = "`invalid_date` (as_of) or `invalid_iin` (owner)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the ledger failed",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn household(
     Ready(reg): Ready,
     Path(dwelling): Path<String>,

@@ -7,6 +7,7 @@ mod checks;
 mod family;
 mod health;
 mod ndjson;
+mod openapi;
 mod persons;
 pub mod problem;
 mod refused;
@@ -18,6 +19,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::sync::{Arc, OnceLock};
+use utoipa_axum::router::OpenApiRouter;
 
 /// Shared state: the registry once the graph is built.
 #[derive(Clone, Default)]
@@ -57,21 +59,31 @@ impl FromRequestParts<AppState> for Ready {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The API's routes and its OpenAPI document, built from the same
+/// declarations (each module registers its handlers with `routes!`).
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(acts::router())
         .merge(checks::router())
         .merge(family::router())
         .merge(persons::router())
         .merge(refused::router())
-        .fallback(|| async {
-            Problem::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such resource",
-            )
-        })
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    (routes, doc)
+}
+
+/// The OpenAPI 3.1 document of the API, as served at `/openapi.json`.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api();
+    routes
+        .merge(openapi::docs(doc))
+        .fallback(|| async { not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -88,6 +100,15 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The answer for a path no route serves.
+fn not_found() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such resource",
+    )
 }
 
 /// Adds `X-Ledger-Seq` to answers that did not set it: the sequence number

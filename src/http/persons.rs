@@ -6,36 +6,50 @@
 //! kinship check.
 
 use super::family::{AsOf, path_iin};
+use super::openapi::{BasisSchema, IinSchema, NameSchema, RoleSchema, ViaSide};
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
 use crate::acts::Name;
 use crate::graph::{Basis, FamilyGraph, PersonId, Role};
 use crate::iin::Iin;
 use crate::ledger::ActRecord;
 use crate::resolve::{self, Claim};
+use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::BTreeSet;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/persons/{iin}", get(card))
-        .route("/v1/persons/{iin}/relatives", get(relatives))
-        .route("/v1/acts/{act_id}", get(act))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(card))
+        .routes(routes!(relatives))
+        .routes(routes!(act))
 }
 
-#[derive(Debug, Serialize)]
+/// An act record as the ledger holds it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ActView {
+    /// Its sequence number in the ledger.
     pub seq: i64,
+    #[schema(example = "B-2001-0002")]
     pub act_id: String,
+    #[schema(example = "birth")]
     pub kind: String,
+    /// The record in its canonical form.
+    #[schema(value_type = Object)]
     pub act: serde_json::Value,
+    /// Where it came from: `<import file>:<line>` or
+    /// `http:<request id>:<line>`.
     pub source: String,
+    /// When it was recorded (RFC 3339, UTC).
     pub received_at: String,
+    /// The act_id of the annulment that voided it; null if none did.
+    #[schema(required = true)]
     pub annulled_by: Option<String>,
 }
 
@@ -53,20 +67,33 @@ impl From<ActRecord> for ActView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A name and the date it was registered from.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DatedName)]
 struct NameView {
     since: NaiveDate,
     #[serde(flatten)]
+    #[schema(value_type = NameSchema)]
     name: Name,
 }
 
-#[derive(Debug, Serialize)]
+/// A person's card: who they are and every act record that names them.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PersonCard)]
 struct Card {
+    #[schema(value_type = IinSchema)]
     iin: Iin,
+    /// From the IIN.
+    #[schema(example = "female")]
     sex: &'static str,
+    /// From the IIN.
     birth_date: NaiveDate,
+    /// Null while alive.
+    #[schema(required = true)]
     death_date: Option<NaiveDate>,
+    /// Every registered name, oldest first.
     names: Vec<NameView>,
+    /// Every act record that names them, in ledger order.
     acts: Vec<ActView>,
 }
 
@@ -78,6 +105,27 @@ fn unknown() -> Problem {
     )
 }
 
+/// A person's card
+///
+/// Who the person is (from the IIN and the ledger), their names over time,
+/// and every act record that names them.
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{iin}",
+    tag = "staff",
+    params(("iin" = IinSchema, Path, description = "The person's IIN")),
+    responses(
+        (status = 200, description = "The card", body = Card),
+        (status = 400, description = "`invalid_iin` (path iin)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`person_unknown`: the registry has no record of this person",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the ledger failed",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Problem> {
     let iin = path_iin(&iin)?;
     let (death, seq) = {
@@ -108,6 +156,28 @@ async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Pr
     Ok(([(SEQ_HEADER, seq.to_string())], Json(card)).into_response())
 }
 
+/// One act record
+///
+/// The record as the ledger holds it, and the annulment that voided it if
+/// any.
+#[utoipa::path(
+    get,
+    path = "/v1/acts/{act_id}",
+    tag = "staff",
+    params(("act_id" = String, Path, description = "The act record's act_id: 1-64 characters of A-Z a-z 0-9 - _ / . \
+        (a `/` in it is sent percent-encoded as %2F)", example = "B-2001-0002")),
+    responses(
+        (status = 200, description = "The act record", body = ActView),
+        (status = 400, description = "`invalid_act_id` (path act_id)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`act_unknown`: no act with this act_id is recorded",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the ledger failed",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn act(Ready(reg): Ready, Path(act_id): Path<String>) -> Result<Json<ActView>, Problem> {
     if crate::acts::ActId::parse(&act_id).is_none() {
         return Err(Problem::bad_request(
@@ -125,32 +195,47 @@ async fn act(Ready(reg): Ready, Path(act_id): Path<String>) -> Result<Json<ActVi
     })
 }
 
-#[derive(Debug, Serialize)]
+/// A relative, confirmed by the same resolver as the kinship check.
+#[derive(Debug, Serialize, ToSchema)]
 struct Relative {
+    #[schema(value_type = IinSchema)]
     iin: Iin,
     /// How they are related: a claim name, or for in-laws the in-law kind.
+    #[schema(example = "half_sibling")]
     relation: &'static str,
+    /// For claims that take one: through which parent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ViaSide>)]
     via: Option<&'static str>,
     /// For parents and children: the parent's role.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RoleSchema>)]
     role: Option<Role>,
+    /// For parents and children: what the link rests on.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BasisSchema>)]
     basis: Option<Basis>,
+    /// The act_ids of the records the relation rests on.
     evidence: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A person's relatives on a date, by kind.
+#[derive(Debug, Serialize, ToSchema)]
 struct Relatives {
+    #[schema(value_type = IinSchema)]
     iin: Iin,
     as_of: NaiveDate,
     parents: Vec<Relative>,
     children: Vec<Relative>,
+    /// Null when not married on `as_of`.
+    #[schema(required = true)]
     spouse: Option<Relative>,
     siblings: Vec<Relative>,
+    /// Half siblings who are not also full siblings.
     half_siblings: Vec<Relative>,
     grandparents: Vec<Relative>,
     grandchildren: Vec<Relative>,
+    /// Relatives by marriage not already listed by blood.
     in_laws: Vec<Relative>,
 }
 
@@ -290,6 +375,26 @@ impl Finder<'_> {
     }
 }
 
+/// A person's relatives
+///
+/// Everyone related to the person on `as_of`, by kind, each with the
+/// evidence. Candidates are found along the graph and each is confirmed
+/// by the resolver, so this page never disagrees with a kinship check.
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{iin}/relatives",
+    tag = "staff",
+    params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOf),
+    responses(
+        (status = 200, description = "The relatives on `as_of`", body = Relatives),
+        (status = 400, description = "`invalid_iin` (path iin) or `invalid_date` (as_of)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`person_unknown`: the registry has no record of this person",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn relatives(
     Ready(reg): Ready,
     Path(iin): Path<String>,

@@ -5,14 +5,27 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize)]
+/// An RFC 9457 problem: what went wrong with a request, as
+/// `application/problem+json`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
+    /// `urn:kinship:problem:<code>`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:kinship:problem:invalid_iin")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Bad Request")]
     pub title: &'static str,
+    /// The HTTP status code.
+    #[schema(example = 400)]
     pub status: u16,
+    /// A stable machine-readable code (docs/ERRORS.md).
+    #[schema(example = "invalid_iin")]
     pub code: &'static str,
+    /// A sentence for people, naming the field at fault.
+    #[schema(example = "field owner: check digit is 4, expected 9")]
     pub detail: String,
 }
 

@@ -1,34 +1,68 @@
 //! `GET /v1/refused`: refused records with their reasons, oldest first,
 //! paginated by id (`after`), optionally for one `code`.
 
+use super::openapi::{RefusalCode, RefusedRowSchema};
 use super::{AppState, Problem, Ready};
 use crate::acts::Code;
 use crate::ledger::RefusedRow;
+use axum::Json;
 use axum::extract::Query;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/refused", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Params {
+    /// List records with an id greater than this (the previous page's
+    /// `next_after`); 0 when absent.
+    #[param(value_type = i64, required = false, minimum = 0)]
     after: Option<String>,
+    /// Records per page, 1 to 1000; 100 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// Only records refused with this code.
+    #[param(value_type = RefusalCode, required = false)]
     code: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One page of refused records, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RefusedPage)]
 struct Page {
+    #[schema(value_type = Vec<RefusedRowSchema>)]
     items: Vec<RefusedRow>,
     /// Pass as `after` for the next page; null on the last one.
+    #[schema(required = true)]
     next_after: Option<i64>,
 }
 
 const MAX_LIMIT: i64 = 1000;
 
+/// Refused records
+///
+/// The records `POST /v1/acts` and imports refused, with their reasons and
+/// raw lines, oldest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/refused",
+    tag = "acts",
+    params(Params),
+    responses(
+        (status = 200, description = "A page of refused records", body = Page),
+        (status = 400, description = "`invalid_parameter`: after, limit or code is out of range",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the ledger failed",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list(Ready(reg): Ready, Query(p): Query<Params>) -> Result<Json<Page>, Problem> {
     let after = match p.after.as_deref() {
         None => 0,

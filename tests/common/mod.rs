@@ -84,12 +84,11 @@ impl TestDb {
 
     /// Drops a PostgreSQL test database (call at the end of the test).
     pub async fn cleanup(self) {
-        if let Some((admin, name)) = &self.pg {
-            if let Ok(mut conn) = sqlx::postgres::PgConnection::connect(admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
-            }
+        if let Some((admin, name)) = &self.pg
+            && let Ok(mut conn) = sqlx::postgres::PgConnection::connect(admin).await
+        {
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = sqlx::query(&sql).execute(&mut conn).await;
         }
     }
 }

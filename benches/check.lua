@@ -1,0 +1,16 @@
+-- wrk script: POST /v1/checks/kinship with request bodies read from a file
+-- (one JSON request per line), cycled.
+local bodies = {}
+local i = 0
+
+init = function(args)
+  for line in io.lines(args[1]) do
+    bodies[#bodies + 1] = line
+  end
+  i = math.random(#bodies)
+end
+
+request = function()
+  i = (i % #bodies) + 1
+  return wrk.format("POST", "/v1/checks/kinship", { ["Content-Type"] = "application/json" }, bodies[i])
+end
