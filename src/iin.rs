@@ -140,7 +140,21 @@ impl Iin {
     }
 
     fn digit(self, i: usize) -> u8 {
-        ((self.0 / 10u64.pow(11 - i as u32)) % 10) as u8
+        const POW: [u64; 12] = [
+            100_000_000_000,
+            10_000_000_000,
+            1_000_000_000,
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ];
+        ((self.0 / POW[i]) % 10) as u8
     }
 
     pub fn sex(self) -> Sex {
@@ -151,10 +165,13 @@ impl Iin {
         }
     }
 
+    /// Derived on every call (it is on the resolver's hot path, so two
+    /// divisions rather than digit by digit).
     pub fn birth_date(self) -> NaiveDate {
-        let two = |i: usize| (self.digit(i) * 10 + self.digit(i + 1)) as u32;
+        let yymmdd = (self.0 / 1_000_000) as u32;
         let base = century_base(self.digit(6)).expect("validated century");
-        NaiveDate::from_ymd_opt(base + two(0) as i32, two(2), two(4)).expect("validated date")
+        let (yy, mm, dd) = (yymmdd / 10_000, yymmdd / 100 % 100, yymmdd % 100);
+        NaiveDate::from_ymd_opt(base + yy as i32, mm, dd).expect("validated date")
     }
 
     /// The first four and last four digits, for logs and error messages

@@ -441,19 +441,34 @@ impl FamilyGraph {
     /// that have started by `d`, the one that started last.
     pub fn parents_on(&self, child: PersonId, d: NaiveDate) -> Parents {
         let mut out = Parents::default();
-        if d < self.birth_date(child) {
+        let born = self.birth_date(child);
+        if d < born {
             return out;
         }
-        for l in self.parent_links(child) {
-            if l.since > d {
+        for (parent, kind, act) in self.edges(child, Direction::Incoming) {
+            let Some((role, basis)) = kind.parent_link() else {
+                continue;
+            };
+            let since = if basis == Basis::Adoption {
+                self.acts.date(act)
+            } else {
+                born
+            };
+            if since > d {
                 continue;
             }
-            let slot = match l.role {
+            let slot = match role {
                 Role::Mother => &mut out.mother,
                 Role::Father => &mut out.father,
             };
-            if slot.is_none_or(|s| (s.since, s.act) < (l.since, l.act)) {
-                *slot = Some(l);
+            if slot.is_none_or(|s| (s.since, s.act) < (since, act)) {
+                *slot = Some(ParentLink {
+                    parent,
+                    role,
+                    basis,
+                    act,
+                    since,
+                });
             }
         }
         out

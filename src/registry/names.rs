@@ -56,9 +56,25 @@ impl Registry {
             return Ok(out);
         }
         let generation = self.names_generation.load(Ordering::Acquire);
-        let ids: Vec<i64> = missing.iter().map(|i| i.get() as i64).collect();
-        let mut found: HashMap<Iin, Names> =
-            missing.iter().map(|&i| (i, Names::default())).collect();
+        let found = self.names_from_ledger(&missing).await?;
+        let fresh = self.names_generation.load(Ordering::Acquire) == generation;
+        for (iin, names) in found {
+            let names = Arc::new(names);
+            if fresh {
+                self.names.insert(iin.get(), names.clone()).await;
+            }
+            out.insert(iin, names);
+        }
+        Ok(out)
+    }
+
+    /// Names of each of `iins` read from the ledger, bypassing the cache.
+    pub async fn names_from_ledger(
+        &self,
+        iins: &[Iin],
+    ) -> Result<HashMap<Iin, Names>, LedgerError> {
+        let ids: Vec<i64> = iins.iter().map(|i| i.get() as i64).collect();
+        let mut found: HashMap<Iin, Names> = iins.iter().map(|&i| (i, Names::default())).collect();
         for (iin, body) in self.ledger.name_acts(&ids).await? {
             let iin = Iin::from_u64_unchecked(iin as u64);
             let act = parse_line(body.as_bytes()).map_err(|e| {
@@ -75,16 +91,10 @@ impl Registry {
             };
             found.get_mut(&iin).expect("asked for").0.push(entry);
         }
-        let fresh = self.names_generation.load(Ordering::Acquire) == generation;
-        for (iin, mut names) in found {
+        for names in found.values_mut() {
             names.0.sort_by_key(|(d, _)| *d);
-            let names = Arc::new(names);
-            if fresh {
-                self.names.insert(iin.get(), names.clone()).await;
-            }
-            out.insert(iin, names);
         }
-        Ok(out)
+        Ok(found)
     }
 
     /// Forgets cached names of `iins` after a write that may change them.

@@ -441,101 +441,114 @@ impl Resolver<'_> {
         )
     }
 
-    /// The marriages through which `p` has in-laws on the date: in force,
-    /// or ended only by the spouse's death.
-    fn in_law_marriages(&self, p: PersonId) -> impl Iterator<Item = MarriageLink> + '_ {
-        self.g.marriages(p).filter(move |m| {
-            m.since <= self.on
-                && match m.end {
-                    None => true,
-                    Some(MarriageEnd::Death { of, .. }) if of == m.spouse => true,
-                    Some(e) => self.on < e.date(),
-                }
-        })
+    /// Does marriage `m` (of someone to `m.spouse`) give in-laws on the
+    /// date: in force, or ended only by the spouse's death?
+    fn gives_in_laws(&self, m: &MarriageLink) -> bool {
+        match m.end {
+            None => true,
+            Some(MarriageEnd::Death { of, .. }) if of == m.spouse => true,
+            Some(e) => self.on < e.date(),
+        }
     }
 
     /// Is `x` a close relative of `s` (parent, child, sibling or half
     /// sibling, grandparent, grandchild)? Returns the kind, as "x is s's …".
+    /// The same questions as the claims above, in the same order and with
+    /// the same evidence, but reading each person's parents only once: this
+    /// runs for every marriage of both parties.
     fn close_relative(&self, s: PersonId, x: PersonId) -> Option<(Close, Evidence)> {
-        let ok = |v: Verdict| v.confirmed.then_some(v.evidence);
-        if let Some(ev) = ok(self.parent_of(x, s)) {
-            return Some((Close::Parent, ev));
+        let ev = |acts: &[ActHandle]| {
+            let mut e = Evidence::new();
+            for &a in acts {
+                push(&mut e, a);
+            }
+            e
+        };
+        let ps = self.g.parents_on(s, self.on);
+        let px = self.g.parents_on(x, self.on);
+        if let Some(l) = ps.get(self.role_of(x)).filter(|l| l.parent == x) {
+            return Some((Close::Parent, ev(&[l.act])));
         }
-        if let Some(ev) = ok(self.parent_of(s, x)) {
-            return Some((Close::Child, ev));
+        if let Some(l) = px.get(self.role_of(s)).filter(|l| l.parent == s) {
+            return Some((Close::Child, ev(&[l.act])));
         }
         for side in [Role::Mother, Role::Father] {
-            if let Some(ev) = ok(self.half_sibling(s, x, side)) {
-                return Some((Close::Sibling, ev));
+            if let (Some(a), Some(b)) = (ps.get(side), px.get(side))
+                && a.parent == b.parent
+            {
+                return Some((Close::Sibling, ev(&[a.act, b.act])));
             }
         }
         for side in [Role::Mother, Role::Father] {
-            if let Some(ev) = ok(self.grandparent(x, s, side)) {
-                return Some((Close::Grandparent, ev));
+            // x is a parent of s's `side` parent
+            if let Some(mid) = ps.get(side)
+                && let Some(l) = self
+                    .parent(mid.parent, self.role_of(x))
+                    .filter(|l| l.parent == x)
+            {
+                return Some((Close::Grandparent, ev(&[mid.act, l.act])));
             }
-            if let Some(ev) = ok(self.grandparent(s, x, side)) {
-                return Some((Close::Grandchild, ev));
+            // s is a parent of x's `side` parent
+            if let Some(mid) = px.get(side)
+                && let Some(l) = self
+                    .parent(mid.parent, self.role_of(s))
+                    .filter(|l| l.parent == s)
+            {
+                return Some((Close::Grandchild, ev(&[mid.act, l.act])));
             }
         }
         None
     }
 
     fn in_law(&self, owner: PersonId, applicant: PersonId) -> Verdict {
-        // The owner's spouse's relative, then the owner's relative's spouse.
+        // The owner's spouse's relative first, then the owner's relative's
+        // spouse. A relation through a marriage since ended by divorce is
+        // remembered: it is what the applicant needs to be told.
+        let mut ended: Option<MarriageLink> = None;
+        let mut married_ever = false;
         for (married, other, through_owner) in [(owner, applicant, true), (applicant, owner, false)]
         {
-            for m in self.in_law_marriages(married) {
-                if m.spouse == other {
+            for m in self.g.marriages(married).filter(|m| m.since <= self.on) {
+                married_ever = true;
+                let counts = self.gives_in_laws(&m);
+                if m.spouse == other || (!counts && ended.is_some()) {
                     continue;
                 }
-                if let Some((close, rel_ev)) = self.close_relative(m.spouse, other) {
-                    let kind = close.in_law(through_owner);
-                    let mut ev = Evidence::new();
-                    push(&mut ev, m.act);
-                    for a in rel_ev {
-                        push(&mut ev, a);
-                    }
-                    let mut v = Verdict::yes(
-                        ev,
-                        Detail::InLaw {
-                            kind,
-                            spouse: m.spouse,
-                            marriage: m.act,
-                        },
-                    );
-                    v.in_law = Some(kind);
-                    return v;
+                let Some((close, rel_ev)) = self.close_relative(m.spouse, other) else {
+                    continue;
+                };
+                if !counts {
+                    ended = Some(m);
+                    continue;
                 }
+                let kind = close.in_law(through_owner);
+                let mut ev = Evidence::new();
+                push(&mut ev, m.act);
+                for a in rel_ev {
+                    push(&mut ev, a);
+                }
+                let mut v = Verdict::yes(
+                    ev,
+                    Detail::InLaw {
+                        kind,
+                        spouse: m.spouse,
+                        marriage: m.act,
+                    },
+                );
+                v.in_law = Some(kind);
+                return v;
             }
         }
-        // A relative through a marriage that has since ended by divorce:
-        // say so, it is what the applicant needs to know.
-        for (married, other) in [(owner, applicant), (applicant, owner)] {
-            for m in self
-                .g
-                .marriages(married)
-                .filter(|m| m.since <= self.on && m.spouse != other)
-            {
-                if self.close_relative(m.spouse, other).is_some() {
-                    return Verdict::no(
-                        Reason::MarriageEnded,
-                        Detail::MarriageEnded {
-                            act: m.act,
-                            end: m.end,
-                        },
-                    );
-                }
-            }
-        }
-        let married_ever = self
-            .g
-            .marriages(owner)
-            .chain(self.g.marriages(applicant))
-            .any(|m| m.since <= self.on);
-        if married_ever {
-            Verdict::no(Reason::NoRelation, Detail::NoInLaw)
-        } else {
-            Verdict::no(Reason::NotMarried, Detail::NeitherMarried)
+        match ended {
+            Some(m) => Verdict::no(
+                Reason::MarriageEnded,
+                Detail::MarriageEnded {
+                    act: m.act,
+                    end: m.end,
+                },
+            ),
+            None if married_ever => Verdict::no(Reason::NoRelation, Detail::NoInLaw),
+            None => Verdict::no(Reason::NotMarried, Detail::NeitherMarried),
         }
     }
 }
