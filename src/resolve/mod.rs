@@ -454,9 +454,9 @@ impl Resolver<'_> {
     /// Is `x` a close relative of `s` (parent, child, sibling or half
     /// sibling, grandparent, grandchild)? Returns the kind, as "x is s's …".
     /// The same questions as the claims above, in the same order and with
-    /// the same evidence, but reading each person's parents only once: this
+    /// the same evidence, but on parents read once per person (`Kin`): this
     /// runs for every marriage of both parties.
-    fn close_relative(&self, s: PersonId, x: PersonId) -> Option<(Close, Evidence)> {
+    fn close_relative(&self, s: &Kin<'_>, x: &Kin<'_>) -> Option<(Close, Evidence)> {
         let ev = |acts: &[ActHandle]| {
             let mut e = Evidence::new();
             for &a in acts {
@@ -464,16 +464,14 @@ impl Resolver<'_> {
             }
             e
         };
-        let ps = self.g.parents_on(s, self.on);
-        let px = self.g.parents_on(x, self.on);
-        if let Some(l) = ps.get(self.role_of(x)).filter(|l| l.parent == x) {
+        if let Some(l) = s.parents.get(x.role).filter(|l| l.parent == x.p) {
             return Some((Close::Parent, ev(&[l.act])));
         }
-        if let Some(l) = px.get(self.role_of(s)).filter(|l| l.parent == s) {
+        if let Some(l) = x.parents.get(s.role).filter(|l| l.parent == s.p) {
             return Some((Close::Child, ev(&[l.act])));
         }
         for side in [Role::Mother, Role::Father] {
-            if let (Some(a), Some(b)) = (ps.get(side), px.get(side))
+            if let (Some(a), Some(b)) = (s.parents.get(side), x.parents.get(side))
                 && a.parent == b.parent
             {
                 return Some((Close::Sibling, ev(&[a.act, b.act])));
@@ -481,18 +479,14 @@ impl Resolver<'_> {
         }
         for side in [Role::Mother, Role::Father] {
             // x is a parent of s's `side` parent
-            if let Some(mid) = ps.get(side)
-                && let Some(l) = self
-                    .parent(mid.parent, self.role_of(x))
-                    .filter(|l| l.parent == x)
+            if let Some((mid, up)) = s.up(side)
+                && let Some(l) = up.get(x.role).filter(|l| l.parent == x.p)
             {
                 return Some((Close::Grandparent, ev(&[mid.act, l.act])));
             }
             // s is a parent of x's `side` parent
-            if let Some(mid) = px.get(side)
-                && let Some(l) = self
-                    .parent(mid.parent, self.role_of(s))
-                    .filter(|l| l.parent == s)
+            if let Some((mid, up)) = x.up(side)
+                && let Some(l) = up.get(s.role).filter(|l| l.parent == s.p)
             {
                 return Some((Close::Grandchild, ev(&[mid.act, l.act])));
             }
@@ -508,13 +502,17 @@ impl Resolver<'_> {
         let mut married_ever = false;
         for (married, other, through_owner) in [(owner, applicant, true), (applicant, owner, false)]
         {
+            let other_kin = std::cell::OnceCell::new();
             for m in self.g.marriages(married).filter(|m| m.since <= self.on) {
                 married_ever = true;
                 let counts = self.gives_in_laws(&m);
                 if m.spouse == other || (!counts && ended.is_some()) {
                     continue;
                 }
-                let Some((close, rel_ev)) = self.close_relative(m.spouse, other) else {
+                let spouse = Kin::new(self, m.spouse);
+                let Some((close, rel_ev)) =
+                    self.close_relative(&spouse, other_kin.get_or_init(|| Kin::new(self, other)))
+                else {
                     continue;
                 };
                 if !counts {
@@ -550,6 +548,35 @@ impl Resolver<'_> {
             None if married_ever => Verdict::no(Reason::NoRelation, Detail::NoInLaw),
             None => Verdict::no(Reason::NotMarried, Detail::NeitherMarried),
         }
+    }
+}
+
+/// A person with their parents on the date read once, and their parents'
+/// parents read when first needed.
+struct Kin<'r> {
+    r: &'r Resolver<'r>,
+    p: PersonId,
+    role: Role,
+    parents: crate::graph::Parents,
+    up: [std::cell::OnceCell<crate::graph::Parents>; 2],
+}
+
+impl<'r> Kin<'r> {
+    fn new(r: &'r Resolver<'r>, p: PersonId) -> Kin<'r> {
+        Kin {
+            r,
+            p,
+            role: r.role_of(p),
+            parents: r.g.parents_on(p, r.on),
+            up: Default::default(),
+        }
+    }
+
+    /// The `side` parent's link and that parent's own parents.
+    fn up(&self, side: Role) -> Option<(ParentLink, &crate::graph::Parents)> {
+        let mid = self.parents.get(side)?;
+        let up = self.up[side as usize].get_or_init(|| self.r.g.parents_on(mid.parent, self.r.on));
+        Some((mid, up))
     }
 }
 
