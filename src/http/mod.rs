@@ -98,7 +98,13 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(Problem::internal(&"handler panicked"))
         }))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Failures are logged once where they are handled (Problem::internal);
+        // the trace layer's own failure line would log them a second time.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }
 

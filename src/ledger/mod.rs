@@ -164,7 +164,15 @@ impl Ledger {
                     Ok(())
                 })
             })
-            .connect(&url)
+            .connect_with(
+                // The replay streams the whole ledger in one statement: not
+                // a slow query to warn about.
+                sqlx::ConnectOptions::log_slow_statements(
+                    url.parse::<sqlx::any::AnyConnectOptions>()?,
+                    log::LevelFilter::Debug,
+                    std::time::Duration::from_secs(1),
+                ),
+            )
             .await?;
         match backend {
             Backend::Sqlite => {
