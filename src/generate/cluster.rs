@@ -83,48 +83,17 @@ impl Registry {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    Birth,
-    Paternity,
-    Adoption,
-    Marriage,
-    Divorce,
-    Death,
-    NameChange,
-    Annulment,
-    Residence,
+/// The record kinds are the service's own ([`crate::acts::Kind`]).
+pub(super) use crate::acts::Kind;
+
+/// Act-id prefixes for generated records.
+pub(super) trait KindPrefix {
+    fn prefix(self) -> &'static str;
 }
 
-impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::Birth,
-        Kind::Paternity,
-        Kind::Adoption,
-        Kind::Marriage,
-        Kind::Divorce,
-        Kind::Death,
-        Kind::NameChange,
-        Kind::Annulment,
-        Kind::Residence,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Birth => "birth",
-            Kind::Paternity => "paternity",
-            Kind::Adoption => "adoption",
-            Kind::Marriage => "marriage",
-            Kind::Divorce => "divorce",
-            Kind::Death => "death",
-            Kind::NameChange => "name_change",
-            Kind::Annulment => "annulment",
-            Kind::Residence => "residence",
-        }
-    }
-
+impl KindPrefix for Kind {
     /// Prefix of the act_id; distinct per kind so act_ids never collide.
-    pub fn prefix(self) -> &'static str {
+    fn prefix(self) -> &'static str {
         match self {
             Kind::Birth => "B",
             Kind::Paternity => "PT",

@@ -24,7 +24,7 @@ mod names;
 mod tests;
 
 use calendar::{Calendar, Day, NEVER};
-use cluster::{Cluster, Dwelling, Kind, NONE, Rec, Registry};
+use cluster::{Cluster, Dwelling, Kind, KindPrefix, NONE, Rec, Registry};
 use names::Name;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -66,7 +66,7 @@ pub fn generate<W: Write>(opts: &GenerateOptions, out: W) -> io::Result<Generate
     out.flush()?;
     let by_kind: BTreeMap<_, _> = Kind::ALL
         .iter()
-        .map(|k| (k.name(), counts[*k as usize]))
+        .map(|k| (k.as_str(), counts[*k as usize]))
         .collect();
     Ok(GenerateSummary {
         persons,
@@ -126,7 +126,7 @@ impl<W: Write> Out<W> {
         let e = &c.events[i];
         let kind = e.rec.kind();
         self.raw(b"{\"kind\":\"");
-        self.raw(kind.name().as_bytes());
+        self.raw(kind.as_str().as_bytes());
         self.raw(b"\",\"act_id\":\"");
         self.act_id(c, act_no, i as u32);
         self.raw(b"\"");

@@ -91,9 +91,9 @@ fn every_kind_is_present(seed: u64) {
     let (out, summary) = run(5000, seed);
     for k in Kind::ALL {
         assert!(
-            summary.by_kind[k.name()] > 0,
+            summary.by_kind[k.as_str()] > 0,
             "no {} record: {:?}",
-            k.name(),
+            k.as_str(),
             summary.by_kind
         );
     }

@@ -204,6 +204,16 @@ impl Verdict {
         }
     }
 
+    fn ended(m: &MarriageLink) -> Verdict {
+        Verdict::no(
+            Reason::MarriageEnded,
+            Detail::MarriageEnded {
+                act: m.act,
+                end: m.end,
+            },
+        )
+    }
+
     fn no(reason: Reason, detail: Detail) -> Verdict {
         Verdict {
             confirmed: false,
@@ -344,13 +354,7 @@ impl Resolver<'_> {
             }
         }
         match ended {
-            Some(m) => Verdict::no(
-                Reason::MarriageEnded,
-                Detail::MarriageEnded {
-                    act: m.act,
-                    end: m.end,
-                },
-            ),
+            Some(m) => Verdict::ended(&m),
             None => Verdict::no(Reason::NotMarried, Detail::NotMarried),
         }
     }
@@ -538,13 +542,7 @@ impl Resolver<'_> {
             }
         }
         match ended {
-            Some(m) => Verdict::no(
-                Reason::MarriageEnded,
-                Detail::MarriageEnded {
-                    act: m.act,
-                    end: m.end,
-                },
-            ),
+            Some(m) => Verdict::ended(&m),
             None if married_ever => Verdict::no(Reason::NoRelation, Detail::NoInLaw),
             None => Verdict::no(Reason::NotMarried, Detail::NeitherMarried),
         }
