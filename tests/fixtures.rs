@@ -35,3 +35,32 @@ async fn fixtures_on_sqlite() {
 async fn fixtures_on_postgres() {
     run_all(Backend::Postgres).await;
 }
+
+/// Every reason a check can give is exercised by some fixture statement.
+#[test]
+fn every_check_reason_has_a_fixture() {
+    let text: String = fixtures::all()
+        .iter()
+        .map(|(_, _, e)| std::fs::read_to_string(e).unwrap())
+        .collect();
+    for r in kinship::resolve::Reason::ALL {
+        assert!(
+            text.contains(&format!("refused {}", r.code())),
+            "no fixture check is refused with {}",
+            r.code()
+        );
+    }
+    for k in [
+        "spouse_parent",
+        "spouse_child",
+        "spouse_sibling",
+        "parent_spouse",
+        "child_spouse",
+        "sibling_spouse",
+    ] {
+        assert!(
+            text.contains(&format!("confirmed {k}")),
+            "no fixture check confirms {k}"
+        );
+    }
+}

@@ -225,3 +225,45 @@ async fn every_refusal_code_has_a_case_and_gets_it() {
     let kept = reg.ledger().refused(0, 1000, None).await.unwrap();
     assert_eq!(kept.len(), CASES.len(), "every refused record is kept");
 }
+
+/// What really happens is not refused: a child born after the father's
+/// death and registered after the mother's, a birth registered years late,
+/// paternity established after the father's death, a birth re-registered
+/// once the first record was annulled, remarriage after a divorce.
+#[tokio::test]
+async fn what_really_happens_is_accepted() {
+    let db = TestDb::sqlite();
+    let reg = Registry::open(Ledger::open(&db.url).await.unwrap())
+        .await
+        .unwrap();
+    let records = [
+        // O (old man) died 2010-01-01 (BASE).
+        r#"{"kind":"death","act_id":"D9","date":"2012-01-01","person":"750101400219","died":"2011-12-30"}"#,
+        // Born 2010-10-10, after the father died; registered in 2013, after the mother died.
+        r#"{"kind":"birth","act_id":"B9","date":"2013-02-01","child":"101010600017","mother":"750101400219","father":"400202300011"}"#,
+        // A birth in 1990 registered in 2020.
+        r#"{"kind":"birth","act_id":"B10","date":"2020-01-01","child":"900101300017","mother":"750101400219"}"#,
+        // Paternity after the father's death.
+        r#"{"kind":"paternity","act_id":"P9","date":"2021-01-01","child":"900101300017","father":"400202300011"}"#,
+        // Annul and re-register K's birth.
+        r#"{"kind":"annulment","act_id":"AN9","date":"2022-01-01","target_act":"BK"}"#,
+        r#"{"kind":"birth","act_id":"BK2","date":"2022-02-01","child":"150601600016","mother":"800505400019"}"#,
+        // C marries, divorces, and remarries the same person.
+        r#"{"kind":"marriage","act_id":"M10","date":"2022-01-01","spouses":["010305500121","050707600011"]}"#,
+        r#"{"kind":"divorce","act_id":"R10","date":"2023-01-01","marriage_act":"M10"}"#,
+        r#"{"kind":"marriage","act_id":"M11","date":"2024-01-01","spouses":["010305500121","050707600011"]}"#,
+    ];
+    let base: Vec<Line> = BASE
+        .iter()
+        .chain(records.iter())
+        .enumerate()
+        .map(|(i, s)| Line::new(i as u64 + 1, s.as_bytes().to_vec()))
+        .collect();
+    for (l, o) in base.iter().zip(reg.ingest(&base, "real").await.unwrap()) {
+        assert!(
+            matches!(o, LineOutcome::Accepted { .. }),
+            "{}: {o:?}",
+            String::from_utf8_lossy(&l.bytes)
+        );
+    }
+}
