@@ -264,3 +264,33 @@ async fn records_refer_only_to_acts_known_before_them() {
         "{out:?}"
     );
 }
+
+/// Two processes writing one ledger: the second one's write clashes and is
+/// reported as a database failure, not as a refusal of a good record.
+#[tokio::test]
+async fn a_second_writer_is_an_error_not_a_refusal() {
+    let db = TestDb::sqlite();
+    let a = open(&db.url).await;
+    let b = open(&db.url).await;
+    a.ingest(&[line(1, FAMILY[0])], "a").await.unwrap();
+    let err = b
+        .ingest(&[line(1, FAMILY[4]), line(2, FAMILY[3])], "b")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kinship::ledger::LedgerError::ConcurrentWriter(_)),
+        "{err}"
+    );
+    assert!(
+        b.ledger().refused(0, 10, None).await.unwrap().is_empty(),
+        "nothing refused"
+    );
+    assert_eq!(a.ledger().last_seq().await.unwrap(), 1);
+    // A restarted process catches up and writes.
+    let c = open(&db.url).await;
+    let out = c.ingest(&[line(1, FAMILY[4])], "c").await.unwrap();
+    assert!(
+        matches!(out[0], LineOutcome::Accepted { seq: 2 }),
+        "{out:?}"
+    );
+}

@@ -25,6 +25,10 @@ pub enum LedgerError {
     Url(String),
     #[error("ledger is inconsistent: {0}")]
     Corrupt(String),
+    #[error(
+        "another process wrote to this ledger ({0}); a ledger has one writer: restart to catch up"
+    )]
+    ConcurrentWriter(String),
 }
 
 impl LedgerError {

@@ -121,46 +121,23 @@ impl Registry {
                 }
                 Ok(out)
             }
-            Err(_) => {
-                self.ingest_one_locked(&lines[0], source, &mut last_seq)
-                    .await
-            }
+            Err(e) => Err(clash_is_a_second_writer(e)),
         }
     }
 
-    /// One record alone; a unique-key clash (another writer recorded the
-    /// act first) becomes a refusal instead of an error.
+    /// One record alone. A unique-key clash can only mean that another
+    /// process wrote to the ledger (this one checks act ids before writing
+    /// and numbers records itself): that is an error, never a refusal, so
+    /// no record is turned away for a reason that is not its own.
     async fn ingest_one_locked(
         &self,
         line: &Line,
         source: &str,
         last_seq: &mut i64,
     ) -> Result<Vec<LineOutcome>, LedgerError> {
-        match self
-            .ingest_locked(std::slice::from_ref(line), source, last_seq)
+        self.ingest_locked(std::slice::from_ref(line), source, last_seq)
             .await
-        {
-            Err(e) if e.is_unique_violation() => {
-                let (act_id, refusal) = match parse(line) {
-                    Ok(a) => (
-                        Some(a.act_id.to_string()),
-                        Refusal::new(
-                            Code::ActIdConflict,
-                            "field act_id: was recorded by another writer at the same moment; send it again to compare",
-                        ),
-                    ),
-                    Err(e) => e,
-                };
-                let r = refusal_row(line, source, act_id.clone(), &refusal);
-                self.ledger.write_batch(&[], &[r]).await?;
-                Ok(vec![LineOutcome::Refused {
-                    act_id,
-                    code: refusal.code,
-                    detail: refusal.detail,
-                }])
-            }
-            other => other,
-        }
+            .map_err(clash_is_a_second_writer)
     }
 
     async fn ingest_locked(
@@ -261,6 +238,14 @@ impl Registry {
             acts,
             parsed: HashMap::new(),
         })
+    }
+}
+
+fn clash_is_a_second_writer(e: LedgerError) -> LedgerError {
+    if e.is_unique_violation() {
+        LedgerError::ConcurrentWriter(e.to_string())
+    } else {
+        e
     }
 }
 
