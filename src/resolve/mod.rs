@@ -481,15 +481,20 @@ impl Resolver<'_> {
                 return Some((Close::Sibling, ev(&[a.act, b.act])));
             }
         }
+        // A legal parent is born before the child, so only the elder of the
+        // two can be the other's grandparent: skip reading the other side.
+        let x_elder = x.born < s.born;
         for side in [Role::Mother, Role::Father] {
             // x is a parent of s's `side` parent
-            if let Some((mid, up)) = s.up(side)
+            if x_elder
+                && let Some((mid, up)) = s.up(side)
                 && let Some(l) = up.get(x.role).filter(|l| l.parent == x.p)
             {
                 return Some((Close::Grandparent, ev(&[mid.act, l.act])));
             }
             // s is a parent of x's `side` parent
-            if let Some((mid, up)) = x.up(side)
+            if !x_elder
+                && let Some((mid, up)) = x.up(side)
                 && let Some(l) = up.get(s.role).filter(|l| l.parent == s.p)
             {
                 return Some((Close::Grandchild, ev(&[mid.act, l.act])));
@@ -555,6 +560,7 @@ struct Kin<'r> {
     r: &'r Resolver<'r>,
     p: PersonId,
     role: Role,
+    born: u32,
     parents: crate::graph::Parents,
     up: [std::cell::OnceCell<crate::graph::Parents>; 2],
 }
@@ -565,6 +571,7 @@ impl<'r> Kin<'r> {
             r,
             p,
             role: r.role_of(p),
+            born: r.g.iin(p).birth_key(),
             parents: r.g.parents_on(p, r.on),
             up: Default::default(),
         }
