@@ -40,7 +40,8 @@ pub fn new_cache() -> NameCache {
 }
 
 impl Registry {
-    /// Names of each of `iins` (missing entries: none registered).
+    /// Names of each of `iins` (every IIN asked for gets an entry, empty
+    /// when no name is registered).
     pub async fn names(&self, iins: &[Iin]) -> Result<HashMap<Iin, Arc<Names>>, LedgerError> {
         let mut out = HashMap::with_capacity(iins.len());
         let mut missing = Vec::new();
