@@ -33,9 +33,13 @@ impl Names {
 
 pub type NameCache = moka::future::Cache<u64, Arc<Names>>;
 
+/// Entries kept: a person's names are a few hundred bytes, so this bounds
+/// the cache to tens of MiB beside the graph's memory budget.
+const NAME_CACHE_ENTRIES: u64 = 200_000;
+
 pub fn new_cache() -> NameCache {
     moka::future::Cache::builder()
-        .max_capacity(1_000_000)
+        .max_capacity(NAME_CACHE_ENTRIES)
         .build()
 }
 
