@@ -85,15 +85,5 @@ pub fn build_graph(persons: u64, seed: u64) -> (FamilyGraph, u64) {
 
 /// Resident memory of this process now and at its peak, in MiB (Linux).
 pub fn rss_mib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            >> 10
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    kinship::cli::memory_kib().map_or((0, 0), |(now, peak)| (now >> 10, peak >> 10))
 }

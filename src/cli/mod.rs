@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Current and peak resident memory of this process, in KiB (Linux).
-fn memory_kib() -> Option<(u64, u64)> {
+pub fn memory_kib() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| {
         status

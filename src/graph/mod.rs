@@ -379,6 +379,14 @@ impl FamilyGraph {
         self.g[p.node()].iin()
     }
 
+    /// The role `p` would hold as a parent, by the sex in the IIN.
+    pub fn parent_role(&self, p: PersonId) -> Role {
+        match self.iin(p).sex() {
+            crate::iin::Sex::Female => Role::Mother,
+            crate::iin::Sex::Male => Role::Father,
+        }
+    }
+
     pub fn birth_date(&self, p: PersonId) -> NaiveDate {
         self.iin(p).birth_date()
     }

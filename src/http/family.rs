@@ -10,11 +10,10 @@ use crate::acts::Name;
 use crate::graph::{Basis, FamilyGraph, PersonId};
 use crate::iin::Iin;
 use crate::registry::{Line, Names, Registry};
-use crate::resolve::{self, Claim};
+use crate::resolve;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -172,14 +171,6 @@ async fn dress(reg: &Registry, skeletons: Vec<Skeleton>) -> Result<Vec<FamilyAns
         .collect())
 }
 
-fn person_unknown() -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "person_unknown",
-        "the registry has no record of this person",
-    )
-}
-
 pub fn path_iin(s: &str) -> Result<Iin, Problem> {
     Iin::parse(s).map_err(|e| Problem::bad_request("invalid_iin", format!("path iin: {e}")))
 }
@@ -224,7 +215,7 @@ async fn family_one(
     let as_of = as_of_or_today(q.as_of.as_deref())?;
     let (sk, seq) = {
         let g = reg.graph().await;
-        let p = g.person(iin).ok_or_else(person_unknown)?;
+        let p = g.person(iin).ok_or_else(Problem::person_unknown)?;
         (skeleton(&g, p, as_of), reg.applied_seq())
     };
     let answer = dress(&reg, vec![sk]).await?.pop().expect("one answer");
@@ -274,7 +265,7 @@ async fn family_chunk(reg: &Registry, lines: Vec<Line>) -> Vec<NdjsonAnswer> {
                 let as_of = as_of_field(&map).map_err(NdjsonAnswer::error)?;
                 let p = g
                     .person(iin)
-                    .ok_or_else(|| NdjsonAnswer::error(person_unknown()))?;
+                    .ok_or_else(|| NdjsonAnswer::error(Problem::person_unknown()))?;
                 skeletons.push(skeleton(&g, p, as_of));
                 Ok(skeletons.len() - 1)
             });
@@ -352,10 +343,8 @@ pub fn relations(
     resident: Option<PersonId>,
     on: NaiveDate,
 ) -> Vec<String> {
-    Claim::ALL
-        .into_iter()
-        .filter(|&c| resolve::check(g, owner, resident, c, on).confirmed)
-        .map(|c| match c.via() {
+    resolve::holding(g, owner, resident, on)
+        .map(|(c, _)| match c.via() {
             Some(side) => format!("{} via {}", c.name(), side.as_str()),
             None => c.name().to_owned(),
         })

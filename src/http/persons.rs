@@ -97,14 +97,6 @@ struct Card {
     acts: Vec<ActView>,
 }
 
-fn unknown() -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "person_unknown",
-        "the registry has no record of this person",
-    )
-}
-
 /// A person's card
 ///
 /// Who the person is (from the IIN and the ledger), their names over time,
@@ -130,7 +122,7 @@ async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Pr
     let iin = path_iin(&iin)?;
     let (death, seq) = {
         let g = reg.graph().await;
-        let p = g.person(iin).ok_or_else(unknown)?;
+        let p = g.person(iin).ok_or_else(Problem::person_unknown)?;
         (g.death(p), reg.applied_seq())
     };
     let names = reg.names(&[iin]).await?;
@@ -317,7 +309,7 @@ impl Finder<'_> {
         }
 
         let with_basis = |mut r: Relative, child: PersonId, parent: PersonId| {
-            let role = self.role(parent);
+            let role = g.parent_role(parent);
             r.basis = g.parents_on(child, self.on).get(role).map(|l| l.basis);
             r.role = Some(role);
             r
@@ -366,13 +358,6 @@ impl Finder<'_> {
             },
         }
     }
-
-    fn role(&self, p: PersonId) -> Role {
-        match self.g.iin(p).sex() {
-            crate::iin::Sex::Female => Role::Mother,
-            crate::iin::Sex::Male => Role::Father,
-        }
-    }
 }
 
 /// A person's relatives
@@ -403,7 +388,7 @@ async fn relatives(
     let iin = path_iin(&iin)?;
     let on = as_of_or_today(q.as_of.as_deref())?;
     let g = reg.graph().await;
-    let me = g.person(iin).ok_or_else(unknown)?;
+    let me = g.person(iin).ok_or_else(Problem::person_unknown)?;
     let answer = Finder { g: &g, me, on }.build();
     let seq = reg.applied_seq();
     drop(g);

@@ -44,6 +44,14 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
+    pub fn person_unknown() -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "person_unknown",
+            "the registry has no record of this person",
+        )
+    }
+
     pub fn not_ready() -> Problem {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

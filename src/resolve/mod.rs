@@ -264,6 +264,20 @@ pub fn check(
     }
 }
 
+/// Every claim of the table that holds between the two, with the in-law
+/// kind where it is one (a household's `relations_to_owner`).
+pub fn holding(
+    g: &FamilyGraph,
+    owner: Party,
+    applicant: Party,
+    on: NaiveDate,
+) -> impl Iterator<Item = (Claim, Option<InLaw>)> + '_ {
+    Claim::ALL.into_iter().filter_map(move |c| {
+        let v = check(g, owner, applicant, c, on);
+        v.confirmed.then_some((c, v.in_law))
+    })
+}
+
 /// Every claim other than `except` that holds between the two (for `also`).
 pub fn also(
     g: &FamilyGraph,
@@ -272,13 +286,8 @@ pub fn also(
     except: Claim,
     on: NaiveDate,
 ) -> SmallVec<[(Claim, Option<InLaw>); 4]> {
-    Claim::ALL
-        .into_iter()
-        .filter(|&c| c != except)
-        .filter_map(|c| {
-            let v = check(g, Some(owner), Some(applicant), c, on);
-            v.confirmed.then_some((c, v.in_law))
-        })
+    holding(g, Some(owner), Some(applicant), on)
+        .filter(|(c, _)| *c != except)
         .collect()
 }
 
@@ -290,14 +299,6 @@ struct Resolver<'g> {
 impl Resolver<'_> {
     fn parent(&self, child: PersonId, role: Role) -> Option<ParentLink> {
         self.g.parents_on(child, self.on).get(role)
-    }
-
-    /// The role `p` would hold as a parent, by the sex in the IIN.
-    fn role_of(&self, p: PersonId) -> Role {
-        match self.g.iin(p).sex() {
-            crate::iin::Sex::Female => Role::Mother,
-            crate::iin::Sex::Male => Role::Father,
-        }
     }
 
     fn missing(&self, person: PersonId, role: Role) -> Verdict {
@@ -313,7 +314,7 @@ impl Resolver<'_> {
 
     /// Is `parent` a legal parent of `child`?
     fn parent_of(&self, parent: PersonId, child: PersonId) -> Verdict {
-        let role = self.role_of(parent);
+        let role = self.g.parent_role(parent);
         match self.parent(child, role) {
             Some(l) if l.parent == parent => Verdict::yes(
                 Evidence::from_slice(&[l.act]),
@@ -570,7 +571,7 @@ impl<'r> Kin<'r> {
         Kin {
             r,
             p,
-            role: r.role_of(p),
+            role: r.g.parent_role(p),
             born: r.g.iin(p).birth_key(),
             parents: r.g.parents_on(p, r.on),
             up: Default::default(),
