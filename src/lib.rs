@@ -2,7 +2,7 @@
 //! records, answering who is whose relative, with proof.
 //!
 //! # Layout (follows the data)
-//! * [`iin`] — the IIN domain type.
+//! * [`iin`] — the IIN domain type; [`calendar`] — today in Kazakhstan.
 //! * [`acts`] — act records: parsing, validation of each record alone,
 //!   canonical form, refusal codes.
 //! * [`ledger`] — the durable store (sqlx; SQLite or PostgreSQL).
@@ -16,6 +16,7 @@
 //! `acts`, `graph` know nothing of sqlx or axum.
 
 pub mod acts;
+pub mod calendar;
 pub mod cli;
 pub mod generate;
 pub mod graph;

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 // C  010305500121 their son, 2001  X  850312300121 man, 1985
 // Y  800505400019 woman, 1980    K  150601600016 Y's daughter, 2015
 // O  400202300011 old man, died 2010   T  050707600011 girl, 2005
+// T is adopted by Y in 2010 (AD1).
 const BASE: &[&str] = &[
     r#"{"kind":"marriage","act_id":"M1","date":"1998-06-20","spouses":["720415300125","750101400219"]}"#,
     r#"{"kind":"birth","act_id":"B1","date":"2001-03-09","child":"010305500121","mother":"750101400219","father":"720415300125"}"#,
@@ -25,6 +26,7 @@ const BASE: &[&str] = &[
     r#"{"kind":"paternity","act_id":"P1","date":"2016-01-01","child":"150601600016","father":"850312300121"}"#,
     r#"{"kind":"marriage","act_id":"M3","date":"2010-05-05","spouses":["850312300121","750101400219"]}"#,
     r#"{"kind":"annulment","act_id":"AN1","date":"2011-01-01","target_act":"M3"}"#,
+    r#"{"kind":"adoption","act_id":"AD1","date":"2010-06-01","child":"050707600011","adoptive_mother":"800505400019"}"#,
 ];
 
 const CASES: &[(Code, &str)] = &[
@@ -106,6 +108,21 @@ const CASES: &[(Code, &str)] = &[
         r#"{"kind":"birth","act_id":"Q","date":"1990-01-05","child":"900101300017","mother":"400202300011"}"#,
     ),
     (
+        // T (born 2005) would be a mother at 10.
+        Code::ParentTooYoung,
+        r#"{"kind":"birth","act_id":"Q","date":"2016-01-05","child":"160101500013","mother":"050707600011"}"#,
+    ),
+    (
+        // O died 2010-01-01, two years before the birth.
+        Code::ParentDiedBeforeBirth,
+        r#"{"kind":"birth","act_id":"Q","date":"2012-01-05","child":"120101500016","mother":"800505400019","father":"400202300011"}"#,
+    ),
+    (
+        // AD1 already gives T an adoptive mother from that day.
+        Code::ParentRoleTaken,
+        r#"{"kind":"adoption","act_id":"Q","date":"2010-06-01","child":"050707600011","adoptive_mother":"750101400219"}"#,
+    ),
+    (
         Code::BirthAlreadyRegistered,
         r#"{"kind":"birth","act_id":"Q","date":"2001-03-10","child":"010305500121","mother":"750101400219"}"#,
     ),
@@ -134,6 +151,15 @@ const CASES: &[(Code, &str)] = &[
         r#"{"kind":"marriage","act_id":"Q","date":"2018-01-01","spouses":["850312300121","050707600011"]}"#,
     ),
     (
+        Code::SameSexSpouses,
+        r#"{"kind":"marriage","act_id":"Q","date":"2020-01-01","spouses":["850312300121","720415300125"]}"#,
+    ),
+    (
+        // W and her son C.
+        Code::CloseRelatives,
+        r#"{"kind":"marriage","act_id":"Q","date":"2020-01-01","spouses":["750101400219","010305500121"]}"#,
+    ),
+    (
         Code::AlreadyMarried,
         r#"{"kind":"marriage","act_id":"Q","date":"2009-01-01","spouses":["720415300125","050707600011"]}"#,
     ),
@@ -160,6 +186,10 @@ const CASES: &[(Code, &str)] = &[
     (
         Code::RegisteredBeforeEvent,
         r#"{"kind":"death","act_id":"Q","date":"2020-01-01","person":"010305500121","died":"2020-01-02"}"#,
+    ),
+    (
+        Code::DateInFuture,
+        r#"{"kind":"name_change","act_id":"Q","date":"2999-01-01","person":"010305500121","name":{"surname":"A","given":"B"}}"#,
     ),
     (
         Code::InvalidPeriod,

@@ -233,6 +233,14 @@ impl Act {
         }
     }
 
+    /// The name of the field [`Act::date`] reads.
+    pub fn date_field(&self) -> &'static str {
+        match self.body {
+            ActBody::Residence { .. } => "from",
+            _ => "date",
+        }
+    }
+
     /// The act this record refers to (divorce, annulment), if any.
     pub fn reference(&self) -> Option<&ActId> {
         match &self.body {
@@ -272,8 +280,21 @@ impl Act {
         }
     }
 
-    /// The stored form: fixed field order, defaults explicit, no nulls.
+    /// The stored form: fixed field order, defaults explicit, no nulls, the
+    /// spouses of a marriage (an unordered pair) in IIN order.
     pub fn canonical_json(&self) -> String {
+        if let ActBody::Marriage { date, spouses } = &self.body
+            && spouses[0] > spouses[1]
+        {
+            let sorted = Act {
+                act_id: self.act_id.clone(),
+                body: ActBody::Marriage {
+                    date: *date,
+                    spouses: [spouses[1], spouses[0]],
+                },
+            };
+            return sorted.canonical_json();
+        }
         serde_json::to_string(self).expect("acts always serialize")
     }
 }

@@ -48,13 +48,24 @@ impl Journal {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// A point to roll back to with [`FamilyGraph::rollback_to`].
+    pub(super) fn mark(&self) -> usize {
+        self.ops.len()
+    }
 }
 
 impl FamilyGraph {
     /// Undoes every mutation in `journal`, newest first, leaving the graph
     /// as it was when the journal was empty.
     pub fn rollback(&mut self, journal: &mut Journal) {
-        while let Some(op) = journal.ops.pop() {
+        self.rollback_to(journal, 0);
+    }
+
+    /// Undoes the mutations made since `mark`, newest first.
+    pub(super) fn rollback_to(&mut self, journal: &mut Journal, mark: usize) {
+        while journal.ops.len() > mark {
+            let op = journal.ops.pop().expect("above the mark");
             match op {
                 Undo::PersonAdded => {
                     let last = NodeIndex::new(self.g.node_count() - 1);

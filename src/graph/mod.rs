@@ -12,8 +12,10 @@
 //! Dates are not stored on links: a birth or paternity link counts from the
 //! child's birth (in the IIN), an adoption or marriage from its act's date.
 //! Of several links for one role, the one that started last wins, which is
-//! exactly "adoption replaces the role from its date". A marriage ends at
-//! its divorce or at either spouse's death, both looked up when asked.
+//! exactly "adoption replaces the role from its date"; on a tie of dates the
+//! rule decides (adoption over paternity over the birth record), never the
+//! order in which records arrived. A marriage ends at its divorce or at
+//! either spouse's death, both looked up when asked.
 //!
 //! This module is the one place that decides "legal parent / child / spouse
 //! on date D". Mutations go through a [`Journal`] so a batch whose ledger
@@ -65,7 +67,8 @@ impl Role {
     }
 }
 
-/// On what a legal-parent link rests.
+/// On what a legal-parent link rests. The order is the tie rule: of two
+/// links for one role starting on the same day, the greater one holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Basis {
@@ -446,7 +449,9 @@ impl FamilyGraph {
     }
 
     /// The legal mother and father of `child` on `d`: per role, of the links
-    /// that have started by `d`, the one that started last.
+    /// that have started by `d`, the one that started last; on the same day,
+    /// adoption over paternity over birth record (two links of one basis
+    /// starting on one day are refused when recorded).
     pub fn parents_on(&self, child: PersonId, d: NaiveDate) -> Parents {
         let mut out = Parents::default();
         let born = self.birth_date(child);
@@ -469,7 +474,7 @@ impl FamilyGraph {
                 Role::Mother => &mut out.mother,
                 Role::Father => &mut out.father,
             };
-            if slot.is_none_or(|s| (s.since, s.act) < (since, act)) {
+            if slot.is_none_or(|s| (s.since, s.basis) < (since, basis)) {
                 *slot = Some(ParentLink {
                     parent,
                     role,
@@ -520,7 +525,10 @@ impl FamilyGraph {
                     act: d,
                     date: self.acts.date(d),
                 });
-                let deaths = [p, spouse]
+                // When both die on one day, the marriage counts as ended by
+                // the spouse's death (`min_by_key` keeps the first minimum),
+                // from either side: that is what the in-law rule needs.
+                let deaths = [spouse, p]
                     .into_iter()
                     .filter_map(|x| self.death(x).map(|date| MarriageEnd::Death { of: x, date }));
                 let end = divorce.into_iter().chain(deaths).min_by_key(|e| e.date());
@@ -533,13 +541,21 @@ impl FamilyGraph {
             })
     }
 
-    /// The spouse of `p` on `d`. Should two marriages be in force at once
-    /// (only after a death is annulled), the later one counts: a marriage is
-    /// not restored over the spouse's remarriage.
+    /// The spouse of `p` on `d` (at most one marriage is in force at a
+    /// time: records that would break this are refused).
     pub fn spouse_on(&self, p: PersonId, d: NaiveDate) -> Option<MarriageLink> {
-        self.marriages(p)
-            .filter(|m| m.active_on(d))
-            .max_by_key(|m| (m.since, m.act))
+        self.marriages(p).find(|m| m.active_on(d))
+    }
+
+    /// The divorce that ended `marriage`, if one is recorded.
+    pub fn divorce_of(&self, marriage: ActHandle) -> Option<ActHandle> {
+        self.divorces.get(&marriage).copied()
+    }
+
+    /// The date of death as an answer on `d` shows it: only once it has
+    /// happened.
+    pub fn death_on(&self, p: PersonId, d: NaiveDate) -> Option<NaiveDate> {
+        self.death(p).filter(|&x| x <= d)
     }
 
     /// The birth record of `p` (not annulled), if one is recorded.

@@ -148,6 +148,7 @@ impl Registry {
     ) -> Result<Vec<LineOutcome>, LedgerError> {
         let parsed: Vec<Parsed> = lines.iter().map(parse).collect();
         let mut known = self.lookup(&parsed).await?;
+        let received = crate::calendar::today();
 
         let mut graph = self.graph.write().await;
         let mut journal = Journal::default();
@@ -158,7 +159,7 @@ impl Registry {
         for (line, p) in lines.iter().zip(parsed) {
             let outcome = match p {
                 Err((act_id, r)) => Err((act_id, r)),
-                Ok(act) => match judge(&mut graph, &mut journal, &act, &mut known)? {
+                Ok(act) => match judge(&mut graph, &mut journal, &act, &mut known, received)? {
                     Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
                     Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
                     Judged::Accepted {
@@ -266,9 +267,10 @@ fn judge(
     journal: &mut Journal,
     act: &Act,
     known: &mut Known,
+    received: chrono::NaiveDate,
 ) -> Result<Judged, LedgerError> {
     if let Some(prev) = known.acts.get(act.act_id.as_str()) {
-        return Ok(if prev.body == act.canonical_json() {
+        return Ok(if same_meaning(&prev.body, act)? {
             Judged::Duplicate(prev.seq)
         } else {
             Judged::Refused(Refusal::new(
@@ -279,6 +281,16 @@ fn judge(
                 ),
             ))
         });
+    }
+    if act.date() > received {
+        return Ok(Judged::Refused(Refusal::new(
+            Code::DateInFuture,
+            format!(
+                "field {}: {} is after the day the record was received ({received})",
+                act.date_field(),
+                act.date()
+            ),
+        )));
     }
     let Some(reference) = act.reference() else {
         return Ok(match graph.apply(act, None, journal) {
@@ -317,6 +329,14 @@ fn judge(
         }
         Err(r) => Judged::Refused(r),
     })
+}
+
+/// Does the stored canonical `body` mean what `act` says? Compared through
+/// a fresh parse, so a body stored by an older canonical form still counts.
+fn same_meaning(body: &str, act: &Act) -> Result<bool, LedgerError> {
+    let stored = parse_line(body.as_bytes())
+        .map_err(|e| LedgerError::Corrupt(format!("stored body does not parse: {}", e.refusal)))?;
+    Ok(stored.canonical_json() == act.canonical_json())
 }
 
 fn new_act(act: &Act, seq: i64, target_seq: Option<i64>, source: String) -> NewAct {
