@@ -5,6 +5,7 @@
 use super::checks::{as_of_field, iin_field, object};
 use super::ndjson::{self, NdjsonAnswer};
 use super::openapi::{BasisSchema, IinSchema, NameSchema};
+use super::params::Params;
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
 use crate::acts::Name;
 use crate::graph::{Basis, FamilyGraph, PersonId};
@@ -13,7 +14,7 @@ use crate::registry::{Line, Names, Registry};
 use crate::resolve;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,7 @@ pub struct PersonView {
     pub sex: &'static str,
     /// From the IIN.
     pub birth_date: NaiveDate,
-    /// Null while alive.
+    /// The date of death, when it is on or before `as_of`; null otherwise.
     #[schema(required = true)]
     pub death_date: Option<NaiveDate>,
     /// The name registered on `as_of`; null when no record names them.
@@ -123,7 +124,7 @@ fn view(
         iin,
         sex: iin.sex().as_str(),
         birth_date: iin.birth_date(),
-        death_date: g.death(p),
+        death_date: g.death_on(p, on),
         name: names.get(&iin).and_then(|n| n.on(on)).cloned(),
     }
 }
@@ -209,7 +210,7 @@ pub struct AsOf {
 async fn family_one(
     Ready(reg): Ready,
     Path(iin): Path<String>,
-    Query(q): Query<AsOf>,
+    Params(q): Params<AsOf>,
 ) -> Result<Response, Problem> {
     let iin = path_iin(&iin)?;
     let as_of = as_of_or_today(q.as_of.as_deref())?;
@@ -344,6 +345,7 @@ pub fn relations(
     on: NaiveDate,
 ) -> Vec<String> {
     resolve::holding(g, owner, resident, on)
+        .into_iter()
         .map(|(c, _)| match c.via() {
             Some(side) => format!("{} via {}", c.name(), side.as_str()),
             None => c.name().to_owned(),
@@ -377,7 +379,7 @@ pub fn relations(
 async fn household(
     Ready(reg): Ready,
     Path(dwelling): Path<String>,
-    Query(q): Query<HouseholdQuery>,
+    Params(q): Params<HouseholdQuery>,
 ) -> Result<Response, Problem> {
     let as_of = as_of_or_today(q.as_of.as_deref())?;
     let owner = q
@@ -388,23 +390,16 @@ async fn household(
                 .map_err(|e| Problem::bad_request("invalid_iin", format!("parameter owner: {e}")))
         })
         .transpose()?;
-    let h = reg
-        .ledger()
-        .household(&dwelling, &as_of.to_string())
-        .await?;
+    let residents = reg.household(&dwelling, as_of).await?;
     let g = reg.graph().await;
     let owner_node = owner.and_then(|o| g.person(o));
-    let residents: Vec<ResidentView> = h
-        .residents
+    let residents: Vec<ResidentView> = residents
         .into_iter()
-        .map(|r| {
-            let iin = Iin::from_u64_unchecked(r.iin as u64);
-            ResidentView {
-                iin,
-                kind: r.kind,
-                since: r.since,
-                relations_to_owner: owner.map(|_| relations(&g, owner_node, g.person(iin), as_of)),
-            }
+        .map(|r| ResidentView {
+            iin: r.iin,
+            kind: r.kind.as_str().to_owned(),
+            since: r.since.to_string(),
+            relations_to_owner: owner.map(|_| relations(&g, owner_node, g.person(r.iin), as_of)),
         })
         .collect();
     let seq = reg.applied_seq();

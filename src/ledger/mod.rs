@@ -8,7 +8,7 @@
 
 mod store;
 
-pub use store::{ActRecord, Household, Resident};
+pub use store::{ActRecord, Registration};
 
 use crate::acts::Kind;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -134,32 +134,36 @@ pub(super) async fn insert_refusals(
     .await
 }
 
-/// Who is registered in a dwelling on a date.
+/// A registration in a dwelling, as the ledger holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Household {
-    pub residents: Vec<Resident>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resident {
-    pub iin: i64,
+pub struct Registration {
+    pub person: i64,
     pub kind: String,
     pub since: String,
+    pub act_id: String,
 }
 
 impl Ledger {
     /// Registrations in `dwelling` in force on `date` (ISO): started by then,
     /// not deregistered (`to` is the first day away), not annulled, and for
-    /// a permanent one not replaced by the person's later permanent one.
-    pub async fn household(&self, dwelling: &str, date: &str) -> Result<Household, LedgerError> {
+    /// a permanent one not replaced by the person's later permanent one (of
+    /// two from the same day, the greater act_id holds: never arrival).
+    /// A person may have several here; see `Registry::household`.
+    pub async fn registrations(
+        &self,
+        dwelling: &str,
+        date: &str,
+    ) -> Result<Vec<Registration>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT r.person, r.type, r.from_date FROM residences r \
+            "SELECT r.person, r.type, r.from_date, a.act_id FROM residences r \
+             JOIN acts a ON a.seq = r.seq \
              WHERE r.dwelling = $1 AND r.from_date <= $2 AND (r.to_date IS NULL OR r.to_date > $2) \
                AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
                AND (r.type = 'temporary' OR NOT EXISTS ( \
-                    SELECT 1 FROM residences n WHERE n.person = r.person AND n.type = 'permanent' \
+                    SELECT 1 FROM residences n JOIN acts na ON na.seq = n.seq \
+                    WHERE n.person = r.person AND n.type = 'permanent' \
                       AND n.seq <> r.seq AND n.from_date <= $2 \
-                      AND (n.from_date > r.from_date OR (n.from_date = r.from_date AND n.seq > r.seq)) \
+                      AND (n.from_date > r.from_date OR (n.from_date = r.from_date AND na.act_id > a.act_id)) \
                       AND NOT EXISTS (SELECT 1 FROM annulments y WHERE y.target_seq = n.seq))) \
              ORDER BY r.from_date, r.person",
         )
@@ -167,17 +171,18 @@ impl Ledger {
         .bind(date)
         .fetch_all(&self.pool)
         .await?;
-        let residents = rows
+        let regs = rows
             .iter()
             .map(|r| {
-                Ok(Resident {
-                    iin: r.try_get(0)?,
+                Ok(Registration {
+                    person: r.try_get(0)?,
                     kind: r.try_get(1)?,
                     since: r.try_get(2)?,
+                    act_id: r.try_get(3)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Household { residents })
+        Ok(regs)
     }
 }
 

@@ -12,10 +12,12 @@
 //! database calls); the graph sits in a tokio `RwLock` because the write
 //! guard must live across the commit's `.await`.
 
+mod household;
 mod ingest;
 pub mod lines;
 mod names;
 
+pub use household::Resident;
 pub use ingest::{IngestReport, LineOutcome};
 pub use lines::{Line, LineSplitter, Lines};
 pub use names::Names;

@@ -79,7 +79,10 @@ impl Registry {
         iins: &[Iin],
     ) -> Result<HashMap<Iin, Names>, LedgerError> {
         let ids: Vec<i64> = iins.iter().map(|i| i.get() as i64).collect();
-        let mut found: HashMap<Iin, Names> = iins.iter().map(|&i| (i, Names::default())).collect();
+        // Per person: (from, birth first, act id, name), so names on one
+        // date are ordered by the records, never by arrival.
+        type Entry = (NaiveDate, bool, crate::acts::ActId, Name);
+        let mut found: HashMap<Iin, Vec<Entry>> = iins.iter().map(|&i| (i, Vec::new())).collect();
         for (iin, body) in self.ledger.name_acts(&ids).await? {
             let iin = Iin::from_u64_unchecked(iin as u64);
             let act = parse_line(body.as_bytes()).map_err(|e| {
@@ -90,16 +93,20 @@ impl Registry {
                     child,
                     name: Some(name),
                     ..
-                } if child == iin => (child.birth_date(), name),
-                ActBody::NameChange { date, name, .. } => (date, name),
+                } if child == iin => (child.birth_date(), false, act.act_id, name),
+                ActBody::NameChange { date, name, .. } => (date, true, act.act_id, name),
                 _ => continue,
             };
-            found.get_mut(&iin).expect("asked for").0.push(entry);
+            found.get_mut(&iin).expect("asked for").push(entry);
         }
-        for names in found.values_mut() {
-            names.0.sort_by_key(|(d, _)| *d);
-        }
-        Ok(found)
+        Ok(found
+            .into_iter()
+            .map(|(iin, mut entries)| {
+                entries.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+                let names = entries.into_iter().map(|(d, _, _, n)| (d, n)).collect();
+                (iin, Names(names))
+            })
+            .collect())
     }
 
     /// Forgets cached names of `iins` after a write that may change them.

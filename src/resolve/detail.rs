@@ -22,8 +22,10 @@ pub enum Detail {
         child: PersonId,
         role: Role,
     },
+    /// `person` (and `other`, when both) not yet born on the date.
     NotBorn {
         person: PersonId,
+        other: Option<PersonId>,
     },
     MissingParent {
         person: PersonId,
@@ -39,13 +41,16 @@ pub enum Detail {
         end: Option<MarriageEnd>,
     },
     NotMarried,
+    /// `by_birth`: every link rests on a birth record.
     SameParents {
         mother: PersonId,
         father: PersonId,
+        by_birth: bool,
     },
     SameParent {
         role: Role,
         parent: PersonId,
+        by_birth: bool,
     },
     ParentsDiffer {
         role: Role,
@@ -94,7 +99,18 @@ impl Detail {
                 role.as_str(),
                 masked(child)
             ),
-            Detail::NotBorn { person } => format!("{} was not yet born on {on}", masked(person)),
+            Detail::NotBorn {
+                person,
+                other: None,
+            } => format!("{} was not yet born on {on}", masked(person)),
+            Detail::NotBorn {
+                person,
+                other: Some(other),
+            } => format!(
+                "{} and {} were not yet born on {on}",
+                masked(person),
+                masked(other)
+            ),
             Detail::MissingParent {
                 person,
                 role,
@@ -134,16 +150,34 @@ impl Detail {
                 None => format!("marriage record {} is not in force on {on}", id(act)),
             },
             Detail::NotMarried => format!("no marriage between them is recorded in force on {on}"),
-            Detail::SameParents { mother, father } => {
-                format!(
-                    "both birth records name mother {} and father {}",
-                    full(mother),
-                    full(father)
-                )
-            }
-            Detail::SameParent { role, parent } => {
-                format!("both records name {} {}", role.as_str(), full(parent))
-            }
+            Detail::SameParents {
+                mother,
+                father,
+                by_birth: true,
+            } => format!(
+                "both birth records name mother {} and father {}",
+                full(mother),
+                full(father)
+            ),
+            Detail::SameParents {
+                mother,
+                father,
+                by_birth: false,
+            } => format!(
+                "both have legal mother {} and legal father {}",
+                full(mother),
+                full(father)
+            ),
+            Detail::SameParent {
+                role,
+                parent,
+                by_birth: true,
+            } => format!("both birth records name {} {}", role.as_str(), full(parent)),
+            Detail::SameParent {
+                role,
+                parent,
+                by_birth: false,
+            } => format!("both have legal {} {}", role.as_str(), full(parent)),
             Detail::ParentsDiffer { role } => {
                 format!(
                     "their legal {}s on {on} are different people; no common {} is recorded",

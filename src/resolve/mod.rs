@@ -10,7 +10,9 @@ mod detail;
 
 pub use detail::Detail;
 
-use crate::graph::{ActHandle, FamilyGraph, MarriageEnd, MarriageLink, ParentLink, PersonId, Role};
+use crate::graph::{
+    ActHandle, Basis, FamilyGraph, MarriageEnd, MarriageLink, ParentLink, PersonId, Role,
+};
 use chrono::NaiveDate;
 use smallvec::SmallVec;
 
@@ -57,6 +59,12 @@ impl Claim {
             Claim::Grandchild(_) => "grandchild",
             Claim::InLaw => "in_law",
         }
+    }
+
+    /// A relation by blood or adoption (the table's claims other than
+    /// spouse and in-law).
+    pub fn is_kin(self) -> bool {
+        !matches!(self, Claim::Spouse | Claim::InLaw)
     }
 
     pub fn via(self) -> Option<Side> {
@@ -251,6 +259,18 @@ pub fn check(
     if owner == applicant {
         return Verdict::no(Reason::SamePerson, Detail::SamePerson);
     }
+    // Nobody is anyone's relative before being born: say so, whatever the
+    // claim, rather than point at a record that is not missing.
+    let unborn = |p: PersonId| on < g.birth_date(p);
+    match (unborn(owner), unborn(applicant)) {
+        (false, false) => {}
+        (true, false) => return not_born(owner, None),
+        (false, true) => return not_born(applicant, None),
+        (true, true) => {
+            let [x, y] = in_iin_order(g, owner, applicant);
+            return not_born(x, Some(y));
+        }
+    }
     let r = Resolver { g, on };
     match claim {
         Claim::Child => r.parent_of(owner, applicant),
@@ -264,18 +284,37 @@ pub fn check(
     }
 }
 
+fn not_born(person: PersonId, other: Option<PersonId>) -> Verdict {
+    Verdict::no(Reason::NoRelation, Detail::NotBorn { person, other })
+}
+
+/// The two in IIN order: how a symmetric claim reads its pair, so that
+/// swapping owner and applicant changes neither evidence nor detail.
+fn in_iin_order(g: &FamilyGraph, a: PersonId, b: PersonId) -> [PersonId; 2] {
+    if g.iin(a) <= g.iin(b) { [a, b] } else { [b, a] }
+}
+
+/// The claims that hold, as listed for people (`also`, a household's
+/// `relations_to_owner`).
+pub type Holding = SmallVec<[(Claim, Option<InLaw>); 4]>;
+
 /// Every claim of the table that holds between the two, with the in-law
-/// kind where it is one (a household's `relations_to_owner`).
-pub fn holding(
-    g: &FamilyGraph,
-    owner: Party,
-    applicant: Party,
-    on: NaiveDate,
-) -> impl Iterator<Item = (Claim, Option<InLaw>)> + '_ {
-    Claim::ALL.into_iter().filter_map(move |c| {
+/// kind where it is one (a household's `relations_to_owner`). Between
+/// relatives by blood or adoption `in_law` is left out: that the son is
+/// also his father's wife's child is noise there (a claim of `in_law`
+/// itself is still decided by the table).
+pub fn holding(g: &FamilyGraph, owner: Party, applicant: Party, on: NaiveDate) -> Holding {
+    let mut out = Holding::new();
+    for c in Claim::ALL {
+        if c == Claim::InLaw && out.iter().any(|(k, _): &(Claim, _)| k.is_kin()) {
+            continue;
+        }
         let v = check(g, owner, applicant, c, on);
-        v.confirmed.then_some((c, v.in_law))
-    })
+        if v.confirmed {
+            out.push((c, v.in_law));
+        }
+    }
+    out
 }
 
 /// Every claim other than `except` that holds between the two (for `also`).
@@ -286,9 +325,9 @@ pub fn also(
     except: Claim,
     on: NaiveDate,
 ) -> SmallVec<[(Claim, Option<InLaw>); 4]> {
-    holding(g, Some(owner), Some(applicant), on)
-        .filter(|(c, _)| *c != except)
-        .collect()
+    let mut all = holding(g, Some(owner), Some(applicant), on);
+    all.retain(|(c, _)| *c != except);
+    all
 }
 
 struct Resolver<'g> {
@@ -326,9 +365,6 @@ impl Resolver<'_> {
                 },
             ),
             Some(_) => Verdict::no(Reason::NoRelation, Detail::OtherParent { child, role }),
-            None if self.on < self.g.birth_date(child) => {
-                Verdict::no(Reason::NoRelation, Detail::NotBorn { person: child })
-            }
             None => self.missing(child, role),
         }
     }
@@ -362,6 +398,7 @@ impl Resolver<'_> {
 
     /// Both parents recorded for both, and the same two people.
     fn sibling(&self, a: PersonId, b: PersonId) -> Verdict {
+        let [a, b] = in_iin_order(self.g, a, b);
         let (pa, pb) = (self.g.parents_on(a, self.on), self.g.parents_on(b, self.on));
         for role in [Role::Mother, Role::Father] {
             for (p, parents) in [(a, &pa), (b, &pb)] {
@@ -388,8 +425,9 @@ impl Resolver<'_> {
                 Detail::ParentsDiffer { role: Role::Father },
             );
         }
+        let links = [ma, fa, mb, fb];
         let mut ev = Evidence::new();
-        for l in [ma, fa, mb, fb] {
+        for l in links {
             push(&mut ev, l.act);
         }
         Verdict::yes(
@@ -397,11 +435,13 @@ impl Resolver<'_> {
             Detail::SameParents {
                 mother: ma.parent,
                 father: fa.parent,
+                by_birth: links.iter().all(|l| l.basis == Basis::Birth),
             },
         )
     }
 
     fn half_sibling(&self, a: PersonId, b: PersonId, side: Side) -> Verdict {
+        let [a, b] = in_iin_order(self.g, a, b);
         let (Some(la), Some(lb)) = (self.parent(a, side), self.parent(b, side)) else {
             let who = if self.parent(a, side).is_none() { a } else { b };
             return self.missing(who, side);
@@ -417,6 +457,7 @@ impl Resolver<'_> {
             Detail::SameParent {
                 role: side,
                 parent: la.parent,
+                by_birth: la.basis == Basis::Birth && lb.basis == Basis::Birth,
             },
         )
     }
@@ -475,12 +516,16 @@ impl Resolver<'_> {
         if let Some(l) = x.parents.get(s.role).filter(|l| l.parent == s.p) {
             return Some((Close::Child, ev(&[l.act])));
         }
-        for side in [Role::Mother, Role::Father] {
-            if let (Some(a), Some(b)) = (s.parents.get(side), x.parents.get(side))
-                && a.parent == b.parent
-            {
-                return Some((Close::Sibling, ev(&[a.act, b.act])));
-            }
+        // A sibling's evidence is that of every common parent: for a full
+        // sibling, the records of both parents of both.
+        let common = |side: Role| {
+            let (a, b) = (s.parents.get(side)?, x.parents.get(side)?);
+            (a.parent == b.parent).then_some([a.act, b.act])
+        };
+        match (common(Role::Mother), common(Role::Father)) {
+            (Some([a, b]), Some([c, d])) => return Some((Close::Sibling, ev(&[a, b, c, d]))),
+            (Some(acts), None) | (None, Some(acts)) => return Some((Close::Sibling, ev(&acts))),
+            (None, None) => {}
         }
         // A legal parent is born before the child, so only the elder of the
         // two can be the other's grandparent: skip reading the other side.
@@ -506,17 +551,29 @@ impl Resolver<'_> {
 
     fn in_law(&self, owner: PersonId, applicant: PersonId) -> Verdict {
         // The owner's spouse's relative first, then the owner's relative's
-        // spouse. A relation through a marriage since ended by divorce is
-        // remembered: it is what the applicant needs to be told.
+        // spouse; within each, the first kind in the table's order, then
+        // the latest marriage. A relation through a marriage since ended by
+        // divorce is remembered (the latest such marriage, from either
+        // side): it is what the applicant needs to be told.
         let mut ended: Option<MarriageLink> = None;
         let mut married_ever = false;
         for (married, other, through_owner) in [(owner, applicant, true), (applicant, owner, false)]
         {
             let other_kin = std::cell::OnceCell::new();
-            for m in self.g.marriages(married).filter(|m| m.since <= self.on) {
-                married_ever = true;
+            let mut best: Option<(InLaw, MarriageLink, Evidence)> = None;
+            let mut ms: SmallVec<[MarriageLink; 4]> = self
+                .g
+                .marriages(married)
+                .filter(|m| m.since <= self.on)
+                .collect();
+            married_ever |= !ms.is_empty();
+            ms.sort_by(|x, y| self.marriage_key(y).cmp(&self.marriage_key(x)));
+            for m in ms {
                 let counts = self.gives_in_laws(&m);
-                if m.spouse == other || (!counts && ended.is_some()) {
+                if m.spouse == other
+                    || (!counts
+                        && ended.is_some_and(|e| self.marriage_key(&e) >= self.marriage_key(&m)))
+                {
                     continue;
                 }
                 let spouse = Kin::new(self, m.spouse);
@@ -530,11 +587,16 @@ impl Resolver<'_> {
                     continue;
                 }
                 let kind = close.in_law(through_owner);
-                let mut ev = Evidence::new();
-                push(&mut ev, m.act);
-                for a in rel_ev {
-                    push(&mut ev, a);
+                if best.as_ref().is_none_or(|(k, _, _)| kind < *k) {
+                    let mut ev = Evidence::new();
+                    push(&mut ev, m.act);
+                    for a in rel_ev {
+                        push(&mut ev, a);
+                    }
+                    best = Some((kind, m, ev));
                 }
+            }
+            if let Some((kind, m, ev)) = best {
                 let mut v = Verdict::yes(
                     ev,
                     Detail::InLaw {
@@ -552,6 +614,11 @@ impl Resolver<'_> {
             None if married_ever => Verdict::no(Reason::NoRelation, Detail::NoInLaw),
             None => Verdict::no(Reason::NotMarried, Detail::NeitherMarried),
         }
+    }
+
+    /// Orders marriages by start, then act id: never by arrival.
+    fn marriage_key(&self, m: &MarriageLink) -> (NaiveDate, &str) {
+        (m.since, self.g.act_id(m.act))
     }
 }
 

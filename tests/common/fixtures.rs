@@ -225,11 +225,13 @@ pub async fn answer(reg: &Registry, what: &What) -> String {
         }
         What::Household { dwelling, date } => {
             drop(g);
-            let h = reg.ledger().household(dwelling, date).await.unwrap();
-            let items: Vec<String> = h
-                .residents
+            let on = kinship::acts::parse_date(date).expect("fixture date");
+            let items: Vec<String> = reg
+                .household(dwelling, on)
+                .await
+                .unwrap()
                 .iter()
-                .map(|r| format!("{} {}", Iin::from_u64_unchecked(r.iin as u64), r.kind))
+                .map(|r| format!("{} {}", r.iin, r.kind.as_str()))
                 .collect();
             items.join(", ")
         }
