@@ -8,6 +8,7 @@ mod family;
 mod health;
 mod ndjson;
 mod openapi;
+mod params;
 mod persons;
 pub mod problem;
 mod refused;
@@ -81,7 +82,12 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api();
+    let known = Arc::new(params::KnownParams::from_doc(&doc));
     routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            known,
+            params::reject_unknown,
+        ))
         .merge(openapi::docs(doc))
         .fallback(|| async { not_found() })
         .method_not_allowed_fallback(|| async {
@@ -159,15 +165,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Today in Kazakhstan (UTC+5 throughout since 2024), the default `as_of`.
-pub fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(5)).date_naive()
-}
-
 /// `as_of` from a request, or today; a bad date is a 400 naming the field.
 pub fn as_of_or_today(s: Option<&str>) -> Result<chrono::NaiveDate, Problem> {
     match s {
-        None => Ok(today()),
+        None => Ok(crate::calendar::today()),
         Some(s) => crate::acts::parse_date(s).ok_or_else(|| {
             Problem::bad_request(
                 "invalid_date",

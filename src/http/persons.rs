@@ -7,6 +7,7 @@
 
 use super::family::{AsOf, path_iin};
 use super::openapi::{BasisSchema, IinSchema, NameSchema, RoleSchema, ViaSide};
+use super::params::Params;
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
 use crate::acts::Name;
 use crate::graph::{Basis, FamilyGraph, PersonId, Role};
@@ -14,7 +15,7 @@ use crate::iin::Iin;
 use crate::ledger::ActRecord;
 use crate::resolve::{self, Claim};
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -93,7 +94,8 @@ struct Card {
     death_date: Option<NaiveDate>,
     /// Every registered name, oldest first.
     names: Vec<NameView>,
-    /// Every act record that names them, in ledger order.
+    /// Every act record that names them, by the act's date (a
+    /// registration's `from`), then act_id.
     acts: Vec<ActView>,
 }
 
@@ -126,7 +128,12 @@ async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Pr
         (g.death(p), reg.applied_seq())
     };
     let names = reg.names(&[iin]).await?;
-    let acts = reg.ledger().acts_of(iin.get() as i64).await?;
+    let mut acts = reg.ledger().acts_of(iin.get() as i64).await?;
+    // By what the records say, not by when they arrived.
+    acts.sort_by_cached_key(|a| {
+        let date = crate::acts::parse_line(a.body.as_bytes()).map(|act| act.date());
+        (date.ok(), a.act_id.clone())
+    });
     let card = Card {
         iin,
         sex: iin.sex().as_str(),
@@ -335,18 +342,22 @@ impl Finder<'_> {
                 .flat_map(|s| self.all(set, claim(s)))
                 .collect()
         };
+        let by_iin = |mut v: Vec<Relative>| {
+            v.sort_by_key(|r| (r.iin, r.via));
+            v
+        };
         Relatives {
             iin: g.iin(me),
             as_of: self.on,
-            parents: parents_v,
-            children: children_v,
+            parents: by_iin(parents_v),
+            children: by_iin(children_v),
             spouse: g
                 .spouse_on(me, self.on)
                 .and_then(|m| self.confirm(m.spouse, Claim::Spouse)),
-            siblings: full,
-            half_siblings: half,
-            grandparents: sides(Claim::Grandparent, &grandparents),
-            grandchildren: sides(Claim::Grandchild, &grandchildren),
+            siblings: by_iin(full),
+            half_siblings: by_iin(half),
+            grandparents: by_iin(sides(Claim::Grandparent, &grandparents)),
+            grandchildren: by_iin(sides(Claim::Grandchild, &grandchildren)),
             // Relatives by marriage who are not already listed by blood
             // (the check itself follows the table's letter: a man's own
             // child is also his wife's child).
@@ -354,7 +365,7 @@ impl Finder<'_> {
                 let by_blood: BTreeSet<PersonId> =
                     close.iter().copied().chain(self.spouses_of(me)).collect();
                 let cands = in_law_cands.difference(&by_blood).copied().collect();
-                self.all(&cands, Claim::InLaw)
+                by_iin(self.all(&cands, Claim::InLaw))
             },
         }
     }
@@ -383,7 +394,7 @@ impl Finder<'_> {
 async fn relatives(
     Ready(reg): Ready,
     Path(iin): Path<String>,
-    Query(q): Query<AsOf>,
+    Params(q): Params<AsOf>,
 ) -> Result<Response, Problem> {
     let iin = path_iin(&iin)?;
     let on = as_of_or_today(q.as_of.as_deref())?;

@@ -2,11 +2,11 @@
 //! paginated by id (`after`), optionally for one `code`.
 
 use super::openapi::{RefusalCode, RefusedRowSchema};
+use super::params::Params;
 use super::{AppState, Problem, Ready};
 use crate::acts::Code;
 use crate::ledger::RefusedRow;
 use axum::Json;
-use axum::extract::Query;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct Params {
+struct RefusedQuery {
     /// List records with an id greater than this (the previous page's
     /// `next_after`); 0 when absent.
     #[param(value_type = i64, required = false, minimum = 0)]
@@ -52,7 +52,7 @@ const MAX_LIMIT: i64 = 1000;
     get,
     path = "/v1/refused",
     tag = "acts",
-    params(Params),
+    params(RefusedQuery),
     responses(
         (status = 200, description = "A page of refused records", body = Page),
         (status = 400, description = "`invalid_parameter`: after, limit or code is out of range",
@@ -63,7 +63,7 @@ const MAX_LIMIT: i64 = 1000;
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn list(Ready(reg): Ready, Query(p): Query<Params>) -> Result<Json<Page>, Problem> {
+async fn list(Ready(reg): Ready, Params(p): Params<RefusedQuery>) -> Result<Json<Page>, Problem> {
     let after = match p.after.as_deref() {
         None => 0,
         Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
