@@ -62,6 +62,19 @@ pub enum What {
     Refused {
         act_id: String,
     },
+    /// The claims other than CLAIM that hold (`also`).
+    Also {
+        owner: String,
+        applicant: String,
+        claim: String,
+        via: Option<String>,
+        date: String,
+    },
+    /// The date of death an answer on DATE shows.
+    Died {
+        iin: String,
+        date: String,
+    },
     Check {
         owner: String,
         applicant: String,
@@ -162,10 +175,31 @@ pub fn parse_expect(path: &Path) -> Vec<Stmt> {
                 via: Some(side.to_string()),
                 date: date.to_string(),
             },
+            ["also", owner, applicant, claim, date] => What::Also {
+                owner: owner.to_string(),
+                applicant: applicant.to_string(),
+                claim: claim.to_string(),
+                via: None,
+                date: date.to_string(),
+            },
+            ["also", owner, applicant, claim, "via", side, date] => What::Also {
+                owner: owner.to_string(),
+                applicant: applicant.to_string(),
+                claim: claim.to_string(),
+                via: Some(side.to_string()),
+                date: date.to_string(),
+            },
+            ["died", iin, date] => What::Died {
+                iin: iin.to_string(),
+                date: date.to_string(),
+            },
             ["summary"] => What::Summary,
             _ => panic!("{}:{}: unknown statement {l:?}", path.display(), i + 1),
         };
-        let sort = matches!(what, What::Children { .. } | What::Household { .. });
+        let sort = matches!(
+            what,
+            What::Children { .. } | What::Household { .. } | What::Also { .. }
+        );
         let expected = if matches!(what, What::Check { .. }) {
             normalise_check(answer)
         } else {
@@ -256,13 +290,128 @@ pub async fn answer(reg: &Registry, what: &What) -> String {
             };
             return normalise_check(&text);
         }
+        What::Also {
+            owner,
+            applicant,
+            claim,
+            via,
+            date: d,
+        } => {
+            let claim =
+                kinship::resolve::Claim::parse(claim, via.as_deref()).expect("fixture claim");
+            let (Some(o), Some(a)) = (person(owner), person(applicant)) else {
+                return "none".into();
+            };
+            let items: Vec<String> = kinship::resolve::also(&g, o, a, claim, date(d))
+                .into_iter()
+                .map(|(c, k)| also_item(c.name(), c.via().map(|s| s.as_str()), k.map(|k| k.name())))
+                .collect();
+            items.join(", ")
+        }
+        What::Died { iin, date: d } => person(iin)
+            .and_then(|p| g.death_on(p, date(d)))
+            .map(|x| x.to_string())
+            .unwrap_or_default(),
         What::Refused { .. } | What::Summary => unreachable!("answered from the import outcomes"),
     };
-    let sort = matches!(what, What::Children { .. } | What::Household { .. });
+    let sort = matches!(
+        what,
+        What::Children { .. } | What::Household { .. } | What::Also { .. }
+    );
     if text.is_empty() {
         "none".into()
     } else {
         normalise(&text, sort)
+    }
+}
+
+/// One `also` item as the grammar writes it: `claim [via side] [relation]`.
+pub fn also_item(claim: &str, via: Option<&str>, relation: Option<&str>) -> String {
+    let mut s = claim.to_owned();
+    if let Some(v) = via {
+        s += &format!(" via {v}");
+    }
+    if let Some(r) = relation {
+        s += &format!(" {r}");
+    }
+    s
+}
+
+/// The mirror of an in-law relation: what the first party is to the other.
+fn mirror(kind: &str) -> String {
+    let inverse = |r: &str| match r {
+        "parent" => "child",
+        "child" => "parent",
+        "grandparent" => "grandchild",
+        "grandchild" => "grandparent",
+        other => other,
+    }
+    .to_owned();
+    match kind.split_once('_') {
+        Some(("spouse", rel)) => format!("{}_spouse", inverse(rel)),
+        Some((rel, "spouse")) => format!("spouse_{}", inverse(rel)),
+        _ => kind.to_owned(),
+    }
+}
+
+/// Library-side properties of a check statement beyond its expected
+/// answer: the detail is true of the records (see `truth`), and the
+/// symmetric claims answer the same with owner and applicant swapped (the
+/// in-law one naming its mirror, with the same evidence).
+async fn check_properties(reg: &Registry, records: &super::truth::Records, what: &What) -> Vec<String> {
+    let What::Check {
+        owner,
+        applicant,
+        claim,
+        via,
+        date,
+    } = what
+    else {
+        return vec![];
+    };
+    let g = reg.graph().await;
+    let on = kinship::acts::parse_date(date).unwrap();
+    let (o, a) = (Iin::parse(owner).unwrap(), Iin::parse(applicant).unwrap());
+    let c = kinship::resolve::Claim::parse(claim, via.as_deref()).unwrap();
+    let ask = |x: Iin, y: Iin| kinship::resolve::check(&g, g.person(x), g.person(y), c, on);
+    let v = ask(o, a);
+    let mut fails = Vec::new();
+    if let Err(e) = records.verify(&g, &v.detail, o, a, on) {
+        fails.push(format!(
+            "{what:?}: detail {:?} is not true of the records: {e}",
+            v.detail.render(&g, on)
+        ));
+    }
+    if matches!(claim.as_str(), "spouse" | "sibling" | "half_sibling" | "in_law") {
+        use kinship::resolve::Reason;
+        let w = ask(a, o);
+        let swapped_reason = v.reason.map(|r| match r {
+            Reason::OwnerUnknown => Reason::ApplicantUnknown,
+            Reason::ApplicantUnknown => Reason::OwnerUnknown,
+            r => r,
+        });
+        let unknown = matches!(v.reason, Some(Reason::OwnerUnknown | Reason::ApplicantUnknown));
+        let same = v.confirmed == w.confirmed
+            && swapped_reason == w.reason
+            && v.evidence == w.evidence
+            && v.in_law.map(|k| mirror(k.name())) == w.in_law.map(|k| k.name().to_owned())
+            && (unknown || v.in_law.is_some() || v.detail.render(&g, on) == w.detail.render(&g, on));
+        if !same {
+            fails.push(format!(
+                "{what:?}: swapped, the answer differs: {:?} / {:?}",
+                (v.confirmed, v.reason, v.in_law, v.detail.render(&g, on)),
+                (w.confirmed, w.reason, w.in_law, w.detail.render(&g, on))
+            ));
+        }
+    }
+    fails
+}
+
+/// `code` or `code (ACT_ID)`: the refusal's code, and an act its detail names.
+fn refusal_matches(expected: &str, code: &str, detail: &str) -> bool {
+    match expected.split_once(" (") {
+        Some((c, named)) => c == code && detail.contains(named.trim_end_matches(')')),
+        None => expected == code,
     }
 }
 
@@ -285,6 +434,7 @@ pub async fn check_family(
     }
     let mut fails = Vec::new();
     let stmts = parse_expect(expect);
+    let records = super::truth::Records::load(reg.ledger()).await;
     let mut expected_refusals: Vec<(String, String)> = Vec::new();
     for s in &stmts {
         let got = match &s.what {
@@ -300,21 +450,28 @@ pub async fn check_family(
                 format!("accepted {a}, duplicates {d}, refused {r}")
             }
             What::Refused { act_id } => {
-                expected_refusals.push((act_id.clone(), s.expected.clone()));
-                let codes: Vec<String> = outcomes
+                let code = s.expected.split(" (").next().unwrap().to_owned();
+                expected_refusals.push((act_id.clone(), code));
+                let got: Vec<(String, String)> = outcomes
                     .iter()
                     .filter_map(|o| match o {
                         LineOutcome::Refused {
                             act_id: Some(a),
                             code,
-                            ..
-                        } if a == act_id => Some(code.to_string()),
+                            detail,
+                        } if a == act_id => Some((code.to_string(), detail.clone())),
                         _ => None,
                     })
                     .collect();
-                codes.join(", ")
+                match got.as_slice() {
+                    [(c, d)] if refusal_matches(&s.expected, c, d) => s.expected.clone(),
+                    _ => format!("{got:?}"),
+                }
             }
-            w => answer(&reg, w).await,
+            w => {
+                fails.extend(check_properties(&reg, &records, w).await);
+                answer(&reg, w).await
+            }
         };
         if got != s.expected {
             fails.push(format!(
@@ -399,12 +556,64 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
                 rejected.len()
             ),
             What::Refused { act_id } => {
-                let codes: Vec<&str> = rejected
+                let got: Vec<(&str, &str)> = rejected
                     .iter()
                     .filter(|r| r["act_id"] == act_id.as_str())
-                    .map(|r| r["code"].as_str().unwrap())
+                    .map(|r| (r["code"].as_str().unwrap(), r["detail"].as_str().unwrap()))
                     .collect();
-                codes.join(", ")
+                match got.as_slice() {
+                    [(c, d)] if refusal_matches(&s.expected, c, d) => s.expected.clone(),
+                    _ => format!("{got:?}"),
+                }
+            }
+            What::Died { iin, date } => {
+                let (st, v) = call(
+                    Request::get(format!("/v1/persons/{iin}/family?as_of={date}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                match v["person"]["death_date"].as_str() {
+                    Some(d) if st == 200 => d.to_owned(),
+                    _ => "none".into(),
+                }
+            }
+            What::Also {
+                owner,
+                applicant,
+                claim,
+                via,
+                date,
+            } => {
+                let mut req = serde_json::json!({"owner": owner, "applicant": applicant, "claim": claim, "as_of": date});
+                if let Some(v) = via {
+                    req["via"] = Value::String(v.clone());
+                }
+                let (st, v) = call(
+                    Request::post("/v1/checks/kinship")
+                        .header("content-type", "application/json")
+                        .body(Body::from(req.to_string()))
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(st, 200, "{req}: {v}");
+                let items: Vec<String> = v["also"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        also_item(
+                            a["claim"].as_str().unwrap(),
+                            a["via"].as_str(),
+                            a["relation"].as_str(),
+                        )
+                    })
+                    .collect();
+                if items.is_empty() {
+                    "none".into()
+                } else {
+                    normalise(&items.join(", "), true)
+                }
             }
             What::Parents { iin, date } => {
                 let (st, v) = call(

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod truth;
 
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU32, Ordering};
