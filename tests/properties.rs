@@ -156,8 +156,9 @@ struct BruteForce<'a> {
     people: BTreeSet<Iin>,
 }
 
-/// A legal-parent candidate: (parent, starts, act id, position in the file).
-type Cand = (Iin, NaiveDate, String, usize);
+/// A legal-parent candidate: (parent, starts, act id, rank on a tie of
+/// dates: birth record 0, paternity 1, adoption 2).
+type Cand = (Iin, NaiveDate, String, u8);
 
 impl<'a> BruteForce<'a> {
     fn new(all: &'a [Act]) -> Self {
@@ -185,13 +186,14 @@ impl<'a> BruteForce<'a> {
 
     /// "Legal parent": the mother/father of the birth record, the father of
     /// a paternity record (both from the child's birth), or an adoptive
-    /// parent from the adoption date, the adoption replacing that role.
+    /// parent from the adoption date, the adoption replacing that role; on
+    /// one date adoption over paternity over birth record.
     fn parent(&self, child: Iin, mother: bool, on: NaiveDate) -> Option<(Iin, String)> {
         if on < child.birth_date() {
             return None;
         }
         let mut cands: Vec<Cand> = Vec::new();
-        for (i, a) in self.acts.iter().enumerate() {
+        for a in &self.acts {
             let id = a.act_id.to_string();
             match &a.body {
                 ActBody::Birth {
@@ -201,12 +203,12 @@ impl<'a> BruteForce<'a> {
                     ..
                 } if *c == child => {
                     let p = if mother { m } else { f };
-                    cands.extend(p.map(|p| (p, child.birth_date(), id, i)));
+                    cands.extend(p.map(|p| (p, child.birth_date(), id, 0)));
                 }
                 ActBody::Paternity {
                     child: c, father, ..
                 } if *c == child && !mother => {
-                    cands.push((*father, child.birth_date(), id, i));
+                    cands.push((*father, child.birth_date(), id, 1));
                 }
                 ActBody::Adoption {
                     child: c,
@@ -219,7 +221,7 @@ impl<'a> BruteForce<'a> {
                     } else {
                         adoptive_father
                     };
-                    cands.extend(p.map(|p| (p, *date, id, i)));
+                    cands.extend(p.map(|p| (p, *date, id, 2)));
                 }
                 _ => {}
             }

@@ -339,14 +339,16 @@ pub fn also_item(claim: &str, via: Option<&str>, relation: Option<&str>) -> Stri
 
 /// The mirror of an in-law relation: what the first party is to the other.
 fn mirror(kind: &str) -> String {
-    let inverse = |r: &str| match r {
-        "parent" => "child",
-        "child" => "parent",
-        "grandparent" => "grandchild",
-        "grandchild" => "grandparent",
-        other => other,
-    }
-    .to_owned();
+    let inverse = |r: &str| {
+        match r {
+            "parent" => "child",
+            "child" => "parent",
+            "grandparent" => "grandchild",
+            "grandchild" => "grandparent",
+            other => other,
+        }
+        .to_owned()
+    };
     match kind.split_once('_') {
         Some(("spouse", rel)) => format!("{}_spouse", inverse(rel)),
         Some((rel, "spouse")) => format!("spouse_{}", inverse(rel)),
@@ -358,7 +360,11 @@ fn mirror(kind: &str) -> String {
 /// answer: the detail is true of the records (see `truth`), and the
 /// symmetric claims answer the same with owner and applicant swapped (the
 /// in-law one naming its mirror, with the same evidence).
-async fn check_properties(reg: &Registry, records: &super::truth::Records, what: &What) -> Vec<String> {
+async fn check_properties(
+    reg: &Registry,
+    records: &super::truth::Records,
+    what: &What,
+) -> Vec<String> {
     let What::Check {
         owner,
         applicant,
@@ -382,7 +388,10 @@ async fn check_properties(reg: &Registry, records: &super::truth::Records, what:
             v.detail.render(&g, on)
         ));
     }
-    if matches!(claim.as_str(), "spouse" | "sibling" | "half_sibling" | "in_law") {
+    if matches!(
+        claim.as_str(),
+        "spouse" | "sibling" | "half_sibling" | "in_law"
+    ) {
         use kinship::resolve::Reason;
         let w = ask(a, o);
         let swapped_reason = v.reason.map(|r| match r {
@@ -390,12 +399,17 @@ async fn check_properties(reg: &Registry, records: &super::truth::Records, what:
             Reason::ApplicantUnknown => Reason::OwnerUnknown,
             r => r,
         });
-        let unknown = matches!(v.reason, Some(Reason::OwnerUnknown | Reason::ApplicantUnknown));
+        let unknown = matches!(
+            v.reason,
+            Some(Reason::OwnerUnknown | Reason::ApplicantUnknown)
+        );
         let same = v.confirmed == w.confirmed
             && swapped_reason == w.reason
             && v.evidence == w.evidence
             && v.in_law.map(|k| mirror(k.name())) == w.in_law.map(|k| k.name().to_owned())
-            && (unknown || v.in_law.is_some() || v.detail.render(&g, on) == w.detail.render(&g, on));
+            && (unknown
+                || v.in_law.is_some()
+                || v.detail.render(&g, on) == w.detail.render(&g, on));
         if !same {
             fails.push(format!(
                 "{what:?}: swapped, the answer differs: {:?} / {:?}",

@@ -55,9 +55,24 @@ impl Records {
     /// Does `act` make `parent` the `role` parent of `child`?
     fn gives_parent(act: &Act, child: Iin, role: Role, parent: Option<Iin>) -> bool {
         let named = match (&act.body, role) {
-            (ActBody::Birth { child: c, mother, .. }, Role::Mother) => (*c, *mother),
-            (ActBody::Birth { child: c, father, .. }, Role::Father) => (*c, *father),
-            (ActBody::Paternity { child: c, father, .. }, Role::Father) => (*c, Some(*father)),
+            (
+                ActBody::Birth {
+                    child: c, mother, ..
+                },
+                Role::Mother,
+            ) => (*c, *mother),
+            (
+                ActBody::Birth {
+                    child: c, father, ..
+                },
+                Role::Father,
+            ) => (*c, *father),
+            (
+                ActBody::Paternity {
+                    child: c, father, ..
+                },
+                Role::Father,
+            ) => (*c, Some(*father)),
             (
                 ActBody::Adoption {
                     child: c,
