@@ -619,6 +619,18 @@ proptest! {
             let acts: Vec<Act> = accepted.iter().map(|r| parse_line(r.as_bytes()).unwrap()).collect();
             let bad = Said::new(&acts).violations();
             prop_assert!(bad.is_empty(), "accepted a forbidden state: {bad:?}\nrecords in arrival order:\n{}", records.join("\n"));
+            // Each spouse's family names the other.
+            {
+                let g = reg.graph().await;
+                for p in pool() {
+                    let Some(x) = g.person(p) else { continue };
+                    for on in ["1970-01-01", "1990-01-01", "2010-01-01"].map(date) {
+                        if let Some(m) = g.spouse_on(x, on) {
+                            prop_assert_eq!(g.spouse_on(m.spouse, on).map(|n| n.spouse), Some(x));
+                        }
+                    }
+                }
+            }
 
             // The accepted records in another order: when all are accepted
             // again, every answer is the same.

@@ -612,3 +612,48 @@ async fn mirrored_schemas_match_the_types() {
         "Iin",
     );
 }
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_refused_on_every_route() {
+    let (app, _db) = ready_app().await;
+    let doc = document(&app).await;
+    for (method, path, _) in operations(&doc) {
+        let at = format!("{method} {path}");
+        let mut req = sample(&method, &path);
+        let uri = req.uri().to_string();
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        *req.uri_mut() = format!("{uri}{sep}as_off=2020-01-01").parse().unwrap();
+        let a = call(&app, req).await;
+        assert_eq!(
+            (a.status, a.problem_code().as_deref()),
+            (StatusCode::BAD_REQUEST, Some("unknown_parameter")),
+            "{at}"
+        );
+        assert!(
+            a.json()["detail"].as_str().unwrap().contains("as_off"),
+            "{at}: {}",
+            a.json()
+        );
+    }
+    // The parameters a route does take still pass, and are named in the
+    // refusal of one it does not.
+    let ok = call(
+        &app,
+        get(&format!("/v1/persons/{OWNER}/family?as_of=2020-01-01")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let a = call(
+        &app,
+        get(&format!("/v1/persons/{OWNER}/family?asof=2020-01-01")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.json()["detail"].as_str().unwrap().contains("as_of"));
+    // A malformed query string is a problem too, not a bare text answer.
+    let a = call(&app, get("/v1/refused?limit=1&limit=2")).await;
+    assert_eq!(
+        (a.status, a.problem_code().as_deref()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+}

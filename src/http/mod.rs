@@ -84,11 +84,11 @@ pub fn router(state: AppState) -> Router {
     let (routes, doc) = api();
     let known = Arc::new(params::KnownParams::from_doc(&doc));
     routes
+        .merge(openapi::docs(doc))
         .route_layer(axum::middleware::from_fn_with_state(
             known,
             params::reject_unknown,
         ))
-        .merge(openapi::docs(doc))
         .fallback(|| async { not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(

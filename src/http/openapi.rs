@@ -121,6 +121,7 @@ pub(super) fn finish(api: &mut utoipa::openapi::OpenApi) {
             &mut item.trace,
         ];
         for op in ops.into_iter().flatten() {
+            document_unknown_parameter(op);
             for (status, response) in op.responses.responses.iter_mut() {
                 if let RefOr::T(r) = response
                     && *status != not_ready
@@ -134,6 +135,27 @@ pub(super) fn finish(api: &mut utoipa::openapi::OpenApi) {
         }
     }
     debug_assert!(SEQ_HEADER.eq_ignore_ascii_case(SEQ_HEADER_NAME));
+}
+
+/// Every route answers a query parameter it does not take with 400
+/// `unknown_parameter` (`params::reject_unknown`): say so in its 400.
+fn document_unknown_parameter(op: &mut utoipa::openapi::path::Operation) {
+    const WHAT: &str = "`unknown_parameter`: a query parameter the route does not take";
+    let bad = StatusCode::BAD_REQUEST.as_u16().to_string();
+    match op.responses.responses.get_mut(&bad) {
+        Some(RefOr::T(r)) => r.description = format!("{}; {WHAT}", r.description),
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let problem = utoipa::openapi::ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            let r = utoipa::openapi::ResponseBuilder::new()
+                .description(WHAT)
+                .content("application/problem+json", problem)
+                .build();
+            op.responses.responses.insert(bad, RefOr::T(r));
+        }
+    }
 }
 
 /// `GET /openapi.json` and Swagger UI at `/docs/`, which loads it.
