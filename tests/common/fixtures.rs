@@ -559,6 +559,28 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
     )
     .await;
     assert_eq!(status, 200, "{name}: POST /v1/acts: {posted}");
+    // POST /v1/checks/kinship, answered 200.
+    let check = |owner: &String,
+                 applicant: &String,
+                 claim: &String,
+                 via: &Option<String>,
+                 date: &String| {
+        let mut req = serde_json::json!({"owner": owner, "applicant": applicant, "claim": claim, "as_of": date});
+        if let Some(v) = via {
+            req["via"] = Value::String(v.clone());
+        }
+        let answer = call(
+            Request::post("/v1/checks/kinship")
+                .header("content-type", "application/json")
+                .body(Body::from(req.to_string()))
+                .unwrap(),
+        );
+        async move {
+            let (st, v) = answer.await;
+            assert_eq!(st, 200, "{req}: {v}");
+            v
+        }
+    };
     let mut fails = Vec::new();
     let rejected = posted["rejected"].as_array().unwrap();
     for s in parse_expect(expect) {
@@ -599,18 +621,7 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
                 via,
                 date,
             } => {
-                let mut req = serde_json::json!({"owner": owner, "applicant": applicant, "claim": claim, "as_of": date});
-                if let Some(v) = via {
-                    req["via"] = Value::String(v.clone());
-                }
-                let (st, v) = call(
-                    Request::post("/v1/checks/kinship")
-                        .header("content-type", "application/json")
-                        .body(Body::from(req.to_string()))
-                        .unwrap(),
-                )
-                .await;
-                assert_eq!(st, 200, "{req}: {v}");
+                let v = check(owner, applicant, claim, via, date).await;
                 let items: Vec<String> = v["also"]
                     .as_array()
                     .unwrap()
@@ -730,18 +741,7 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
                 via,
                 date,
             } => {
-                let mut req = serde_json::json!({"owner": owner, "applicant": applicant, "claim": claim, "as_of": date});
-                if let Some(v) = via {
-                    req["via"] = Value::String(v.clone());
-                }
-                let (st, v) = call(
-                    Request::post("/v1/checks/kinship")
-                        .header("content-type", "application/json")
-                        .body(Body::from(req.to_string()))
-                        .unwrap(),
-                )
-                .await;
-                assert_eq!(st, 200, "{req}: {v}");
+                let v = check(owner, applicant, claim, via, date).await;
                 assert_eq!(v["as_of"], date.as_str());
                 assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
                 if v["confirmed"] == true {

@@ -102,6 +102,30 @@ impl Records {
             .collect()
     }
 
+    /// A record in force names `parent` as `child`'s `role` parent (a birth
+    /// record, when `by_birth`).
+    fn names_parent(
+        &self,
+        child: Iin,
+        role: Role,
+        parent: Iin,
+        by_birth: bool,
+        on: NaiveDate,
+    ) -> Result<(), String> {
+        let recs: Vec<&Act> = self
+            .role_records(child, role, on)
+            .into_iter()
+            .filter(|a| Self::gives_parent(a, child, role, Some(parent)))
+            .collect();
+        if recs.is_empty() {
+            return Err("no record names that common parent".into());
+        }
+        if by_birth && !recs.iter().any(|a| matches!(a.body, ActBody::Birth { .. })) {
+            return Err("said to be by birth records, but no birth record names them".into());
+        }
+        Ok(())
+    }
+
     fn is_known(&self, iin: Iin) -> bool {
         self.acts.values().any(|a| {
             a.persons().contains(&iin)
@@ -232,18 +256,7 @@ impl Records {
             } => {
                 for p in both {
                     for (role, parent) in [(Role::Mother, mother), (Role::Father, father)] {
-                        let recs: Vec<&Act> = self
-                            .role_records(p, role, on)
-                            .into_iter()
-                            .filter(|a| Self::gives_parent(a, p, role, Some(iin(parent))))
-                            .collect();
-                        check(!recs.is_empty(), "no record names that common parent")?;
-                        if by_birth {
-                            check(
-                                recs.iter().any(|a| matches!(a.body, ActBody::Birth { .. })),
-                                "said to be by birth records, but no birth record names them",
-                            )?;
-                        }
+                        self.names_parent(p, role, iin(parent), by_birth, on)?;
                     }
                 }
                 Ok(())
@@ -254,18 +267,7 @@ impl Records {
                 by_birth,
             } => {
                 for p in both {
-                    let recs: Vec<&Act> = self
-                        .role_records(p, role, on)
-                        .into_iter()
-                        .filter(|a| Self::gives_parent(a, p, role, Some(iin(parent))))
-                        .collect();
-                    check(!recs.is_empty(), "no record names that common parent")?;
-                    if by_birth {
-                        check(
-                            recs.iter().any(|a| matches!(a.body, ActBody::Birth { .. })),
-                            "said to be by birth records, but no birth record names them",
-                        )?;
-                    }
+                    self.names_parent(p, role, iin(parent), by_birth, on)?;
                 }
                 Ok(())
             }
