@@ -1,8 +1,8 @@
 //! Undo log for graph mutations, so a batch of records applied to the graph
 //! can be taken back exactly when its ledger transaction fails.
 
-use super::{ActHandle, FamilyGraph, Link, PersonId};
-use petgraph::graph::NodeIndex;
+use super::store::{Link, MarriageRec};
+use super::{ActHandle, FamilyGraph, PersonId};
 
 #[derive(Debug)]
 pub(super) enum Undo {
@@ -18,9 +18,15 @@ pub(super) enum Undo {
         to: PersonId,
         link: Link,
     },
+    /// The last marriage record was added.
+    MarriageAdded,
+    MarriageRemoved {
+        slot: u32,
+        rec: MarriageRec,
+    },
     Death {
         person: PersonId,
-        raw: u64,
+        raw: u32,
     },
     ActPushed,
     Divorce {
@@ -65,18 +71,8 @@ impl FamilyGraph {
     /// Undoes the mutations made since `mark`, newest first.
     pub(super) fn rollback_to(&mut self, journal: &mut Journal, mark: usize) {
         while journal.ops.len() > mark {
-            let op = journal.ops.pop().expect("above the mark");
-            match op {
-                Undo::PersonAdded => {
-                    let last = NodeIndex::new(self.g.node_count() - 1);
-                    let iin = self.g[last].iin();
-                    let h = std::hash::BuildHasher::hash_one(&self.hasher, iin.get());
-                    self.index
-                        .find_entry(h, |&n| n as usize == last.index())
-                        .expect("indexed")
-                        .remove();
-                    self.g.remove_node(last);
-                }
+            match journal.ops.pop().expect("above the mark") {
+                Undo::PersonAdded => self.pop_person(),
                 Undo::LinkAdded { from, to, link } => {
                     let e = self.find_edge(from, to, link).expect("link to undo exists");
                     self.g.remove_edge(e);
@@ -84,10 +80,9 @@ impl FamilyGraph {
                 Undo::LinkRemoved { from, to, link } => {
                     self.g.add_edge(from.node(), to.node(), link);
                 }
-                Undo::Death { person, raw } => {
-                    let w = &mut self.g[person.node()];
-                    *w = w.with_death_raw(raw);
-                }
+                Undo::MarriageAdded => self.pop_marriage(),
+                Undo::MarriageRemoved { slot, rec } => self.restore_marriage(slot, rec),
+                Undo::Death { person, raw } => self.g[person.node()].death = raw,
                 Undo::ActPushed => self.acts.pop(),
                 Undo::Divorce { marriage, old } => match old {
                     Some(d) => {

@@ -7,7 +7,7 @@
 
 use super::super::{FamilyGraph, Journal};
 use super::{Target, refuse};
-use crate::acts::{ActBody, Code, Kind, Refusal};
+use crate::acts::{ActBody, Code, Refusal};
 
 impl FamilyGraph {
     pub(super) fn annul(&mut self, t: Target<'_>, j: &mut Journal) -> Result<(), Refusal> {
@@ -15,19 +15,29 @@ impl FamilyGraph {
         match &t.act.body {
             ActBody::Birth { child: subject, .. }
             | ActBody::Paternity { child: subject, .. }
-            | ActBody::Adoption { child: subject, .. }
-            | ActBody::Marriage {
+            | ActBody::Adoption { child: subject, .. } => {
+                let p = self
+                    .person(*subject)
+                    .expect("the subject of a recorded act is in the graph");
+                if let Some(h) = self.handle_of(p, target_id) {
+                    self.remove_links_of_act(p, h, j);
+                }
+            }
+            ActBody::Marriage {
                 spouses: [subject, _],
                 ..
             } => {
                 let p = self
                     .person(*subject)
-                    .expect("the subject of a recorded act is in the graph");
-                if let Some(h) = self.handle_of(p, target_id) {
-                    if t.act.kind() == Kind::Marriage && self.divorces.contains_key(&h) {
+                    .expect("the spouses of a recorded marriage are in the graph");
+                let found = self
+                    .marriage_slots(p)
+                    .find(|&(_, _, h)| self.act_id(h) == target_id);
+                if let Some((slot, _, h)) = found {
+                    if self.divorces.contains_key(&h) {
                         self.set_divorce(h, None, j);
                     }
-                    self.remove_links_of_act(p, h, j);
+                    self.remove_marriage(slot, j);
                 }
             }
             ActBody::Divorce { marriage_act, .. } => {
@@ -88,7 +98,7 @@ impl FamilyGraph {
         Ok(())
     }
 
-    /// The handle of act `id` among the links touching `p`.
+    /// The handle of act `id` among the parent links touching `p`.
     fn handle_of(&self, p: super::super::PersonId, id: &str) -> Option<super::super::ActHandle> {
         use petgraph::Direction::{Incoming, Outgoing};
         self.edges(p, Incoming)

@@ -1,6 +1,6 @@
 //! Marriage and divorce records.
 
-use super::super::{FamilyGraph, Journal, LinkKind, MarriageEnd, MarriageLink};
+use super::super::{FamilyGraph, Journal, MarriageEnd, MarriageLink};
 use super::{MIN_MARRIAGE_AGE_YEARS, Target, refuse, years_after};
 use crate::acts::{ActBody, ActId, Code, Refusal};
 use crate::iin::Iin;
@@ -59,12 +59,12 @@ impl FamilyGraph {
             self.check_spouses_not_kin(pa, pb)?;
         }
         let h = self.push_act(id, date, j);
-        // The pair is unordered: the link always goes from the lower IIN,
-        // so the graph does not depend on how the record listed them.
+        // The pair is unordered: persons are added in IIN order, so the
+        // graph does not depend on how the record listed them.
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
         let pa = self.ensure_person(lo, j);
         let pb = self.ensure_person(hi, j);
-        self.add_link(pa, pb, LinkKind::Marriage, h, j);
+        self.add_marriage(pa, pb, h, j);
         Ok(())
     }
 

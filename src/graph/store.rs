@@ -1,0 +1,475 @@
+//! The graph's storage: the arrays a snapshot saves, and the primitive
+//! mutations that `apply` builds records from (each one journaled so a
+//! batch can be undone exactly). No rules live here, and no dates are
+//! interpreted beyond packing them.
+//!
+//! * persons are petgraph nodes weighted by a 12-byte [`PersonW`]: the
+//!   packed IIN, the date of death, and the head of the person's marriage
+//!   list;
+//! * legal-parent links are petgraph edges (parent → child) weighted by a
+//!   4-byte [`Link`]: the link kind and a handle into the act table;
+//! * marriages live in their own arena, each record on both spouses'
+//!   lists, so finding a person's marriages never walks their children;
+//! * an IIN → node index that stores only node ids (the IIN lives in the
+//!   node), the act table (act ids and dates of the acts links rest on),
+//!   and a small map from a marriage to the divorce that ended it.
+
+use super::journal::Undo;
+use super::{ActHandle, Journal, PersonId};
+use crate::iin::Iin;
+use chrono::NaiveDate;
+use hashbrown::{HashMap, HashTable};
+use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::{Directed, Direction, Graph};
+use std::hash::BuildHasher;
+
+pub(super) type Ix = u32;
+/// "No marriage" in the marriage lists.
+pub(super) const NONE: Ix = Ix::MAX;
+
+/// What a parent link means. `BirthRecord` is a self-loop kept only for a
+/// birth record that names no parent, so the record is still known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LinkKind {
+    MotherBirth = 0,
+    FatherBirth = 1,
+    FatherPaternity = 2,
+    MotherAdoption = 3,
+    FatherAdoption = 4,
+    BirthRecord = 5,
+}
+
+impl LinkKind {
+    const ALL: [LinkKind; 6] = [
+        LinkKind::MotherBirth,
+        LinkKind::FatherBirth,
+        LinkKind::FatherPaternity,
+        LinkKind::MotherAdoption,
+        LinkKind::FatherAdoption,
+        LinkKind::BirthRecord,
+    ];
+
+    pub(super) fn is_birth_record(self) -> bool {
+        matches!(
+            self,
+            LinkKind::MotherBirth | LinkKind::FatherBirth | LinkKind::BirthRecord
+        )
+    }
+}
+
+/// Edge weight: kind in the top 4 bits, act handle in the low 28.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Link(u32);
+
+const HANDLE_BITS: u32 = 28;
+const HANDLE_MASK: u32 = (1 << HANDLE_BITS) - 1;
+
+impl Link {
+    pub(super) fn new(kind: LinkKind, act: ActHandle) -> Link {
+        assert!(act.0 <= HANDLE_MASK, "act table full");
+        Link(((kind as u32) << HANDLE_BITS) | act.0)
+    }
+    pub(super) fn kind(self) -> LinkKind {
+        LinkKind::ALL[(self.0 >> HANDLE_BITS) as usize]
+    }
+    pub(super) fn act(self) -> ActHandle {
+        ActHandle(self.0 & HANDLE_MASK)
+    }
+}
+
+/// Node weight: the packed IIN (`Iin::pack`), the date of death as days
+/// since 1800-01-01 plus one (0 = none recorded), and the first marriage
+/// of the person's list in the marriage arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(super) struct PersonW {
+    pub(super) iin: u32,
+    pub(super) death: u32,
+    pub(super) marriages: Ix,
+}
+
+pub(super) fn day_number(d: NaiveDate) -> u32 {
+    (d - crate::iin::packed_epoch()).num_days() as u32 + 1
+}
+
+fn from_day_number(n: u32) -> Option<NaiveDate> {
+    (n != 0).then(|| crate::iin::packed_epoch() + chrono::Days::new(n as u64 - 1))
+}
+
+impl PersonW {
+    fn new(iin: Iin) -> PersonW {
+        PersonW {
+            iin: iin.pack(),
+            death: 0,
+            marriages: NONE,
+        }
+    }
+    pub(super) fn death(self) -> Option<NaiveDate> {
+        from_day_number(self.death)
+    }
+    /// Days since 1800-01-01 of the birth (orders like the date).
+    pub(super) fn born(self) -> u32 {
+        self.iin >> 15
+    }
+}
+
+/// One marriage, threaded on both spouses' lists (`next[i]` continues the
+/// list of `spouses[i]`). A record taken back by an annulment keeps its
+/// slot with no spouses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(super) struct MarriageRec {
+    pub(super) spouses: [Ix; 2],
+    pub(super) next: [Ix; 2],
+    pub(super) act: ActHandle,
+}
+
+/// Act ids and dates of the acts links rest on, in one arena.
+#[derive(Default, Clone)]
+pub(super) struct ActTable {
+    pub(super) bytes: Vec<u8>,
+    pub(super) ends: Vec<u32>,
+    pub(super) dates: Vec<NaiveDate>,
+}
+
+impl ActTable {
+    fn push(&mut self, id: &str, date: NaiveDate) -> ActHandle {
+        let h = ActHandle(self.dates.len() as u32);
+        self.bytes.extend_from_slice(id.as_bytes());
+        self.ends
+            .push(u32::try_from(self.bytes.len()).expect("act id arena over 4 GiB"));
+        self.dates.push(date);
+        h
+    }
+    pub(super) fn pop(&mut self) {
+        self.ends.pop();
+        self.dates.pop();
+        self.bytes
+            .truncate(self.ends.last().copied().unwrap_or(0) as usize);
+    }
+    pub(super) fn id(&self, h: ActHandle) -> &str {
+        let i = h.0 as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        std::str::from_utf8(&self.bytes[start..self.ends[i] as usize]).expect("act ids are ASCII")
+    }
+    pub(super) fn date(&self, h: ActHandle) -> NaiveDate {
+        self.dates[h.0 as usize]
+    }
+    pub(super) fn len(&self) -> usize {
+        self.dates.len()
+    }
+}
+
+/// The family graph. Cheap to query from many threads behind a read lock.
+pub struct FamilyGraph {
+    pub(super) g: Graph<PersonW, Link, Directed, Ix>,
+    pub(super) marriages: Vec<MarriageRec>,
+    /// Marriage records taken back (slots without spouses).
+    pub(super) dead_marriages: usize,
+    pub(super) index: HashTable<Ix>,
+    pub(super) hasher: foldhash::fast::FixedState,
+    pub(super) acts: ActTable,
+    /// marriage act → the divorce act that ended it
+    pub(super) divorces: HashMap<ActHandle, ActHandle, foldhash::fast::FixedState>,
+}
+
+impl Default for FamilyGraph {
+    fn default() -> Self {
+        Self::with_capacity(0, 0, 0)
+    }
+}
+
+impl FamilyGraph {
+    /// An empty graph with room for this many persons, links (parent links
+    /// and marriages together) and acts, so a full load does not pay for
+    /// (or double its memory in) regrowth.
+    pub fn with_capacity(persons: usize, links: usize, acts: usize) -> Self {
+        let mut at = ActTable::default();
+        at.bytes.reserve(acts * 12);
+        at.ends.reserve(acts);
+        at.dates.reserve(acts);
+        FamilyGraph {
+            g: Graph::with_capacity(persons, links),
+            marriages: Vec::with_capacity(links / 5),
+            dead_marriages: 0,
+            index: HashTable::with_capacity(persons),
+            hasher: foldhash::fast::FixedState::with_seed(0x006b_696e_7368_6970),
+            acts: at,
+            divorces: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+        }
+    }
+
+    pub fn person_count(&self) -> usize {
+        self.g.node_count()
+    }
+
+    /// Parent links and marriages.
+    pub fn link_count(&self) -> usize {
+        self.g.edge_count() + self.marriages.len() - self.dead_marriages
+    }
+
+    pub fn act_count(&self) -> usize {
+        self.acts.len()
+    }
+
+    /// Approximate bytes held by the graph's own arrays (capacity, not length).
+    pub fn heap_bytes(&self) -> usize {
+        self.memory().iter().map(|(_, b)| b).sum()
+    }
+
+    /// Bytes held by each part of the graph (capacity, not length).
+    pub fn memory(&self) -> [(&'static str, usize); 6] {
+        use std::mem::size_of;
+        let (nodes, edges) = self.g.capacity();
+        [
+            (
+                "persons",
+                nodes * size_of::<petgraph::graph::Node<PersonW, Ix>>(),
+            ),
+            (
+                "parent links",
+                edges * size_of::<petgraph::graph::Edge<Link, Ix>>(),
+            ),
+            (
+                "marriages",
+                self.marriages.capacity() * size_of::<MarriageRec>(),
+            ),
+            // hashbrown: one control byte per bucket besides the entry.
+            ("IIN index", self.index.capacity() * (size_of::<Ix>() + 1)),
+            (
+                "act ids and dates",
+                self.acts.bytes.capacity()
+                    + self.acts.ends.capacity() * 4
+                    + self.acts.dates.capacity() * size_of::<NaiveDate>(),
+            ),
+            ("divorces", self.divorces.capacity() * 9),
+        ]
+    }
+
+    pub(super) fn w(&self, p: PersonId) -> PersonW {
+        self.g[p.node()]
+    }
+
+    pub(super) fn hash(&self, packed: u32) -> u64 {
+        self.hasher.hash_one(packed)
+    }
+
+    pub(super) fn ensure_person(&mut self, iin: Iin, j: &mut Journal) -> PersonId {
+        if let Some(p) = self.person(iin) {
+            return p;
+        }
+        let n = self.g.add_node(PersonW::new(iin));
+        let h = self.hash(iin.pack());
+        let (g, hasher) = (&self.g, &self.hasher);
+        self.index.insert_unique(h, n.index() as Ix, |&m| {
+            hasher.hash_one(g[NodeIndex::new(m as usize)].iin)
+        });
+        j.push(Undo::PersonAdded);
+        PersonId(n.index() as Ix)
+    }
+
+    /// Removes the last person added (undo of `ensure_person`).
+    pub(super) fn pop_person(&mut self) {
+        let last = NodeIndex::new(self.g.node_count() - 1);
+        let h = self.hash(self.g[last].iin);
+        self.index
+            .find_entry(h, |&n| n as usize == last.index())
+            .expect("indexed")
+            .remove();
+        self.g.remove_node(last);
+    }
+
+    pub(super) fn add_link(
+        &mut self,
+        from: PersonId,
+        to: PersonId,
+        kind: LinkKind,
+        act: ActHandle,
+        j: &mut Journal,
+    ) {
+        let link = Link::new(kind, act);
+        self.g.add_edge(from.node(), to.node(), link);
+        j.push(Undo::LinkAdded { from, to, link });
+    }
+
+    pub(super) fn find_edge(
+        &self,
+        from: PersonId,
+        to: PersonId,
+        link: Link,
+    ) -> Option<EdgeIndex<Ix>> {
+        use petgraph::visit::EdgeRef;
+        self.g
+            .edges_directed(from.node(), Direction::Outgoing)
+            .find(|e| e.target() == to.node() && *e.weight() == link)
+            .map(|e| e.id())
+    }
+
+    /// Removes every parent link touching `p` that rests on `act`.
+    pub(super) fn remove_links_of_act(&mut self, p: PersonId, act: ActHandle, j: &mut Journal) {
+        use petgraph::visit::EdgeRef;
+        loop {
+            let found = [Direction::Incoming, Direction::Outgoing]
+                .into_iter()
+                .find_map(|dir| {
+                    self.g
+                        .edges_directed(p.node(), dir)
+                        .find(|e| e.weight().act() == act)
+                        .map(|e| {
+                            (
+                                PersonId(e.source().index() as Ix),
+                                PersonId(e.target().index() as Ix),
+                                *e.weight(),
+                                e.id(),
+                            )
+                        })
+                });
+            let Some((from, to, link, id)) = found else {
+                break;
+            };
+            self.g.remove_edge(id);
+            j.push(Undo::LinkRemoved { from, to, link });
+        }
+    }
+
+    /// Adds a marriage of `a` and `b` at the head of both their lists.
+    pub(super) fn add_marriage(
+        &mut self,
+        a: PersonId,
+        b: PersonId,
+        act: ActHandle,
+        j: &mut Journal,
+    ) {
+        let slot = self.marriages.len() as Ix;
+        assert!(slot != NONE, "marriage arena full");
+        let next = [self.w(a).marriages, self.w(b).marriages];
+        self.marriages.push(MarriageRec {
+            spouses: [a.0, b.0],
+            next,
+            act,
+        });
+        self.g[a.node()].marriages = slot;
+        self.g[b.node()].marriages = slot;
+        j.push(Undo::MarriageAdded);
+    }
+
+    /// Takes the last marriage added off both lists (undo of `add_marriage`).
+    /// Unlinked where it now is: a marriage restored since may stand before
+    /// it.
+    pub(super) fn pop_marriage(&mut self) {
+        let slot = (self.marriages.len() - 1) as Ix;
+        let m = self.marriages[slot as usize];
+        for (i, s) in m.spouses.into_iter().enumerate() {
+            self.unlink(s, slot, m.next[i]);
+        }
+        self.marriages.pop();
+    }
+
+    /// Unlinks marriage `slot` from both spouses' lists (an annulment).
+    pub(super) fn remove_marriage(&mut self, slot: Ix, j: &mut Journal) {
+        let m = self.marriages[slot as usize];
+        for (i, s) in m.spouses.into_iter().enumerate() {
+            self.unlink(s, slot, m.next[i]);
+        }
+        self.marriages[slot as usize].spouses = [NONE, NONE];
+        self.dead_marriages += 1;
+        j.push(Undo::MarriageRemoved { slot, rec: m });
+    }
+
+    /// Puts a removed marriage back at the head of both lists.
+    pub(super) fn restore_marriage(&mut self, slot: Ix, rec: MarriageRec) {
+        let mut rec = rec;
+        for (i, s) in rec.spouses.into_iter().enumerate() {
+            let head = &mut self.g[NodeIndex::new(s as usize)].marriages;
+            rec.next[i] = *head;
+            *head = slot;
+        }
+        self.marriages[slot as usize] = rec;
+        self.dead_marriages -= 1;
+    }
+
+    /// Replaces `slot` by `next` in the marriage list of person `s`.
+    fn unlink(&mut self, s: Ix, slot: Ix, next: Ix) {
+        let head = self.g[NodeIndex::new(s as usize)].marriages;
+        if head == slot {
+            self.g[NodeIndex::new(s as usize)].marriages = next;
+            return;
+        }
+        let mut cur = head;
+        while cur != NONE {
+            let rec = &mut self.marriages[cur as usize];
+            let i = if rec.spouses[0] == s { 0 } else { 1 };
+            if rec.next[i] == slot {
+                rec.next[i] = next;
+                return;
+            }
+            cur = rec.next[i];
+        }
+        unreachable!("marriage {slot} is on the list of person {s}");
+    }
+
+    pub(super) fn set_death(&mut self, p: PersonId, date: Option<NaiveDate>, j: &mut Journal) {
+        let w = &mut self.g[p.node()];
+        j.push(Undo::Death {
+            person: p,
+            raw: w.death,
+        });
+        w.death = date.map_or(0, day_number);
+    }
+
+    pub(super) fn push_act(&mut self, id: &str, date: NaiveDate, j: &mut Journal) -> ActHandle {
+        j.push(Undo::ActPushed);
+        self.acts.push(id, date)
+    }
+
+    pub(super) fn set_divorce(
+        &mut self,
+        marriage: ActHandle,
+        divorce: Option<ActHandle>,
+        j: &mut Journal,
+    ) {
+        let old = match divorce {
+            Some(d) => self.divorces.insert(marriage, d),
+            None => self.divorces.remove(&marriage),
+        };
+        j.push(Undo::Divorce { marriage, old });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_stay_compact() {
+        assert_eq!(std::mem::size_of::<PersonW>(), 12);
+        assert_eq!(std::mem::size_of::<Link>(), 4);
+        assert_eq!(std::mem::size_of::<MarriageRec>(), 20);
+        // petgraph adds two u32 "next" indices per node and four u32 per edge.
+        assert_eq!(
+            std::mem::size_of::<petgraph::graph::Node<PersonW, Ix>>(),
+            20
+        );
+        assert_eq!(std::mem::size_of::<petgraph::graph::Edge<Link, Ix>>(), 20);
+    }
+
+    #[test]
+    fn death_days_round_trip() {
+        let d = NaiveDate::from_ymd_opt(2019, 1, 15).unwrap();
+        assert_eq!(from_day_number(day_number(d)), Some(d));
+        assert_eq!(from_day_number(0), None);
+    }
+
+    #[test]
+    fn act_table_pops_exactly() {
+        let mut t = ActTable::default();
+        let d = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let a = t.push("B-1", d);
+        let b = t.push("M-22", d);
+        assert_eq!((t.id(a), t.id(b)), ("B-1", "M-22"));
+        t.pop();
+        let c = t.push("X", d);
+        assert_eq!((c, t.id(c), t.bytes.len()), (b, "X", 4));
+    }
+}
