@@ -6,9 +6,8 @@
 //!
 //!     KINSHIP_BENCH_PERSONS=25000000 cargo bench --bench scale
 //!
-//! Default 1,000,000 persons; `KINSHIP_HUGEPAGES=0` turns off the huge-page
-//! advice (to measure what it brings). Not a criterion bench: it measures
-//! one big build and percentiles, which criterion does not report.
+//! Default 1,000,000 persons. Not a criterion bench: it measures one big
+//! build and percentiles, which criterion does not report.
 
 mod common;
 
@@ -21,9 +20,6 @@ use std::time::Instant;
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return; // `cargo test --benches` only checks that it builds
-    }
-    if std::env::var("KINSHIP_HUGEPAGES").is_ok_and(|v| v == "0") {
-        kinship::alloc::advise_huge_pages(false);
     }
     let n: u64 = std::env::var("KINSHIP_BENCH_PERSONS")
         .ok()
@@ -46,6 +42,15 @@ fn main() {
     }
     println!("graph arrays   {} MiB", g.heap_bytes() >> 20);
     println!("process RSS    {rss} MiB (peak {peak} MiB, includes the build's working set)");
+    let huge = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("AnonHugePages:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .unwrap_or_default();
+    println!("huge pages     {huge} KiB");
     println!(
         "build          {build:.1} s ({:.0} records/s)",
         records as f64 / build
@@ -81,7 +86,8 @@ fn main() {
     let mut confirmed = 0usize;
     for &(a, b, c) in &asks {
         let t = Instant::now();
-        let v = black_box(check(&g, g.person(a), g.person(b), c, on));
+        let (pa, pb) = g.persons(a, b);
+        let v = black_box(check(&g, pa, pb, c, on));
         times.push((c, t.elapsed().as_nanos() as u32));
         confirmed += v.confirmed as usize;
     }

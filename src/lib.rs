@@ -16,7 +16,6 @@
 //! `acts`, `graph` know nothing of sqlx or axum.
 
 pub mod acts;
-pub mod alloc;
 pub mod calendar;
 pub mod cli;
 pub mod generate;

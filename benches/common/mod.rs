@@ -11,9 +11,6 @@ use kinship::registry::{Line, LineSplitter};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
-#[global_allocator]
-static ALLOC: kinship::alloc::HugePages = kinship::alloc::HugePages;
-
 /// A `Write` that hands each completed line to a closure.
 struct LineSink<F: FnMut(&Line)> {
     split: LineSplitter,

@@ -18,6 +18,7 @@
 //! write fails can be rolled back exactly.
 
 mod apply;
+mod index;
 mod journal;
 mod query;
 mod store;

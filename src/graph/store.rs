@@ -10,18 +10,17 @@
 //!   4-byte [`Link`]: the link kind and a handle into the act table;
 //! * marriages live in their own arena, each record on both spouses'
 //!   lists, so finding a person's marriages never walks their children;
-//! * an IIN → node index that stores only node ids (the IIN lives in the
-//!   node), the act table (act ids and dates of the acts links rest on),
+//! * an IIN → node index (`index.rs`), the act table (act ids and dates of the acts links rest on),
 //!   and a small map from a marriage to the divorce that ended it.
 
+use super::index::IinIndex;
 use super::journal::Undo;
 use super::{ActHandle, Journal, PersonId};
 use crate::iin::Iin;
 use chrono::NaiveDate;
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashMap;
 use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::{Directed, Direction, Graph};
-use std::hash::BuildHasher;
 
 pub(super) type Ix = u32;
 /// "No marriage" in the marriage lists.
@@ -167,8 +166,7 @@ pub struct FamilyGraph {
     pub(super) marriages: Vec<MarriageRec>,
     /// Marriage records taken back (slots without spouses).
     pub(super) dead_marriages: usize,
-    pub(super) index: HashTable<Ix>,
-    pub(super) hasher: foldhash::fast::FixedState,
+    pub(super) index: IinIndex,
     pub(super) acts: ActTable,
     /// marriage act → the divorce act that ended it
     pub(super) divorces: HashMap<ActHandle, ActHandle, foldhash::fast::FixedState>,
@@ -193,8 +191,7 @@ impl FamilyGraph {
             g: Graph::with_capacity(persons, links),
             marriages: Vec::with_capacity(links / 5),
             dead_marriages: 0,
-            index: HashTable::with_capacity(persons),
-            hasher: foldhash::fast::FixedState::with_seed(0x006b_696e_7368_6970),
+            index: IinIndex::with_capacity(persons),
             acts: at,
             divorces: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
         }
@@ -235,8 +232,7 @@ impl FamilyGraph {
                 "marriages",
                 self.marriages.capacity() * size_of::<MarriageRec>(),
             ),
-            // hashbrown: one control byte per bucket besides the entry.
-            ("IIN index", self.index.capacity() * (size_of::<Ix>() + 1)),
+            ("IIN index", self.index.capacity_bytes()),
             (
                 "act ids and dates",
                 self.acts.bytes.capacity()
@@ -251,20 +247,12 @@ impl FamilyGraph {
         self.g[p.node()]
     }
 
-    pub(super) fn hash(&self, packed: u32) -> u64 {
-        self.hasher.hash_one(packed)
-    }
-
     pub(super) fn ensure_person(&mut self, iin: Iin, j: &mut Journal) -> PersonId {
         if let Some(p) = self.person(iin) {
             return p;
         }
         let n = self.g.add_node(PersonW::new(iin));
-        let h = self.hash(iin.pack());
-        let (g, hasher) = (&self.g, &self.hasher);
-        self.index.insert_unique(h, n.index() as Ix, |&m| {
-            hasher.hash_one(g[NodeIndex::new(m as usize)].iin)
-        });
+        self.index.insert(iin, n.index() as Ix);
         j.push(Undo::PersonAdded);
         PersonId(n.index() as Ix)
     }
@@ -272,11 +260,7 @@ impl FamilyGraph {
     /// Removes the last person added (undo of `ensure_person`).
     pub(super) fn pop_person(&mut self) {
         let last = NodeIndex::new(self.g.node_count() - 1);
-        let h = self.hash(self.g[last].iin);
-        self.index
-            .find_entry(h, |&n| n as usize == last.index())
-            .expect("indexed")
-            .remove();
+        self.index.remove(Iin::unpack(self.g[last].iin));
         self.g.remove_node(last);
     }
 
