@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         reg
     });
     let people: Vec<Iin> = rt.block_on(async {
-        let g = reg.graph().await;
+        let g = reg.graph();
         (0..4000u64)
             .map(|i| g.iin_at(i * 11 % g.person_count() as u64))
             .collect()

@@ -194,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let registry =
                 Registry::open(Ledger::open(&db.db).await.context("opening the ledger")?).await?;
             let secs = started.elapsed().as_secs_f64();
-            let g = registry.graph().await;
+            let g = registry.graph();
             println!("ledger seq       {}", registry.applied_seq());
             println!("persons          {}", g.person_count());
             println!("links            {}", g.link_count());

@@ -33,6 +33,16 @@ pub(super) enum Undo {
         marriage: ActHandle,
         old: Option<ActHandle>,
     },
+    /// The changes a deferred write keeps aside (see `store::Pending`).
+    PendingDeath {
+        person: PersonId,
+        prev: Option<u32>,
+    },
+    PendingRemoved,
+    PendingDivorce {
+        marriage: ActHandle,
+        prev: Option<Option<ActHandle>>,
+    },
 }
 
 /// The mutations made since the journal was started; see [`FamilyGraph::rollback`].
@@ -92,6 +102,37 @@ impl FamilyGraph {
                         self.divorces.remove(&marriage);
                     }
                 },
+                // A discarded batch has handed its pending changes back
+                // already: nothing to undo in the graph for those.
+                Undo::PendingDeath { person, prev } => {
+                    if let Some(pd) = self.pending.as_mut() {
+                        match prev {
+                            Some(raw) => pd.deaths.insert(person, raw),
+                            None => pd.deaths.remove(&person),
+                        };
+                    }
+                }
+                Undo::PendingRemoved => {
+                    let Some(removal) = self.pending.as_mut().and_then(|pd| pd.removed.pop())
+                    else {
+                        continue;
+                    };
+                    let act = match removal {
+                        super::store::Removal::Links(_, act) => act,
+                        super::store::Removal::Marriage(slot) => self.marriages[slot as usize].act,
+                    };
+                    if let Some(pd) = self.pending.as_mut() {
+                        pd.removed_acts.remove(&act);
+                    }
+                }
+                Undo::PendingDivorce { marriage, prev } => {
+                    if let Some(pd) = self.pending.as_mut() {
+                        match prev {
+                            Some(d) => pd.divorces.insert(marriage, d),
+                            None => pd.divorces.remove(&marriage),
+                        };
+                    }
+                }
             }
         }
     }

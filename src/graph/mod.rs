@@ -25,7 +25,7 @@ mod store;
 
 pub use apply::Target;
 pub use journal::Journal;
-pub use store::{FamilyGraph, LinkKind};
+pub use store::{Batch, FamilyGraph, LinkKind};
 
 use chrono::NaiveDate;
 use petgraph::graph::NodeIndex;

@@ -14,7 +14,10 @@ use petgraph::graph::NodeIndex;
 
 impl FamilyGraph {
     pub fn person(&self, iin: Iin) -> Option<PersonId> {
-        self.index.get(iin).map(PersonId)
+        self.index
+            .get(iin)
+            .filter(|&n| n < self.see_persons)
+            .map(PersonId)
     }
 
     /// Both persons, looked up together: the two index probes and the two
@@ -71,6 +74,11 @@ impl FamilyGraph {
     }
 
     pub fn death(&self, p: PersonId) -> Option<NaiveDate> {
+        if let Some(pd) = &self.pending
+            && let Some(&raw) = pd.deaths.get(&p)
+        {
+            return super::store::from_day_number(raw);
+        }
         self.w(p).death()
     }
 
@@ -95,18 +103,21 @@ impl FamilyGraph {
         dir: Direction,
     ) -> impl Iterator<Item = (PersonId, LinkKind, ActHandle)> + '_ {
         use petgraph::visit::EdgeRef;
-        self.g.edges_directed(p.node(), dir).map(move |e| {
-            let other = if dir == Direction::Incoming {
-                e.source()
-            } else {
-                e.target()
-            };
-            (
-                PersonId(other.index() as Ix),
-                e.weight().kind(),
-                e.weight().act(),
-            )
-        })
+        self.g
+            .edges_directed(p.node(), dir)
+            .filter(|e| self.shows(e.weight().act()))
+            .map(move |e| {
+                let other = if dir == Direction::Incoming {
+                    e.source()
+                } else {
+                    e.target()
+                };
+                (
+                    PersonId(other.index() as Ix),
+                    e.weight().kind(),
+                    e.weight().act(),
+                )
+            })
     }
 
     fn link_since(&self, child: PersonId, basis: Basis, act: ActHandle) -> NaiveDate {
@@ -204,21 +215,25 @@ impl FamilyGraph {
     ) -> impl Iterator<Item = (Ix, PersonId, ActHandle)> + '_ {
         let mut cur = self.w(p).marriages;
         std::iter::from_fn(move || {
-            if cur == NONE {
-                return None;
+            loop {
+                if cur == NONE {
+                    return None;
+                }
+                let slot = cur;
+                let rec = &self.marriages[slot as usize];
+                let i = (rec.spouses[0] != p.0) as usize;
+                cur = rec.next[i];
+                if self.shows(rec.act) {
+                    return Some((slot, PersonId(rec.spouses[1 - i]), rec.act));
+                }
             }
-            let slot = cur;
-            let rec = &self.marriages[slot as usize];
-            let i = (rec.spouses[0] != p.0) as usize;
-            cur = rec.next[i];
-            Some((slot, PersonId(rec.spouses[1 - i]), rec.act))
         })
     }
 
     /// Every marriage of `p` ever recorded (not annulled).
     pub fn marriages(&self, p: PersonId) -> impl Iterator<Item = MarriageLink> + '_ {
         self.marriage_slots(p).map(move |(_, spouse, act)| {
-            let divorce = self.divorces.get(&act).map(|&d| MarriageEnd::Divorce {
+            let divorce = self.divorce_raw(act).map(|d| MarriageEnd::Divorce {
                 act: d,
                 date: self.acts.date(d),
             });
@@ -246,7 +261,7 @@ impl FamilyGraph {
 
     /// The divorce that ended `marriage`, if one is recorded.
     pub fn divorce_of(&self, marriage: ActHandle) -> Option<ActHandle> {
-        self.divorces.get(&marriage).copied()
+        self.divorce_raw(marriage)
     }
 
     /// The birth record of `p` (not annulled), if one is recorded.

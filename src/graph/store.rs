@@ -92,7 +92,7 @@ pub(super) fn day_number(d: NaiveDate) -> u32 {
     (d - crate::iin::packed_epoch()).num_days() as u32 + 1
 }
 
-fn from_day_number(n: u32) -> Option<NaiveDate> {
+pub(super) fn from_day_number(n: u32) -> Option<NaiveDate> {
     (n != 0).then(|| crate::iin::packed_epoch() + chrono::Days::new(n as u64 - 1))
 }
 
@@ -160,6 +160,38 @@ impl ActTable {
     }
 }
 
+/// What a writer's records change that readers must not see before the
+/// ledger has committed them: deaths set or taken back, links and
+/// marriages annulled, divorces recorded or taken back. (What records add
+/// — persons, acts, links, marriages — is added at once and hidden by the
+/// watermarks instead.)
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// Person → raw death day (0 = none).
+    pub(super) deaths: HashMap<PersonId, u32, foldhash::fast::FixedState>,
+    pub(super) removed: Vec<Removal>,
+    /// The acts of `removed`, for the writer's queries.
+    pub(super) removed_acts: hashbrown::HashSet<ActHandle, foldhash::fast::FixedState>,
+    /// Marriage act → its divorce (or none).
+    pub(super) divorces: HashMap<ActHandle, Option<ActHandle>, foldhash::fast::FixedState>,
+}
+
+/// A link or marriage an annulment takes away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Removal {
+    Links(PersonId, ActHandle),
+    Marriage(Ix),
+}
+
+/// A write in progress beside readers: what it changes (`Pending`) and
+/// the watermarks readers see until it is published.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub(super) pending: Pending,
+    /// (acts, persons) before the batch: readers see those below.
+    pub(super) boundary: Option<(u32, u32)>,
+}
+
 /// The family graph. Cheap to query from many threads behind a read lock.
 pub struct FamilyGraph {
     pub(super) g: Graph<PersonW, Link, Directed, Ix>,
@@ -170,6 +202,14 @@ pub struct FamilyGraph {
     pub(super) acts: ActTable,
     /// marriage act → the divorce act that ended it
     pub(super) divorces: HashMap<ActHandle, ActHandle, foldhash::fast::FixedState>,
+    /// Queries see acts with a handle below this and persons below
+    /// `see_persons`: everything, except between the steps of a deferred
+    /// write, when readers must not see what it added.
+    pub(super) see_acts: u32,
+    pub(super) see_persons: u32,
+    /// Set while a deferred write is judging records: the writer's own
+    /// changes, which its queries take into account.
+    pub(super) pending: Option<Box<Pending>>,
 }
 
 impl Default for FamilyGraph {
@@ -194,7 +234,71 @@ impl FamilyGraph {
             index: IinIndex::with_capacity(persons),
             acts: at,
             divorces: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+            see_acts: u32::MAX,
+            see_persons: u32::MAX,
+            pending: None,
         }
+    }
+
+    /// Runs `f` as the writer of `batch`, beside readers: `f` sees the
+    /// graph as its records leave it, while what readers see (between the
+    /// calls of one batch, until [`FamilyGraph::publish`]) stays what was
+    /// committed before the batch. Call it with the write lock held.
+    pub fn deferred<R>(&mut self, batch: &mut Batch, f: impl FnOnce(&mut Self) -> R) -> R {
+        /// Hands the pending changes back and hides the batch again, even
+        /// if `f` panics: readers must never see the writer's view.
+        struct Restore<'a> {
+            g: &'a mut FamilyGraph,
+            batch: &'a mut Batch,
+        }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let (acts, persons) = self.batch.boundary.expect("set on entry");
+                self.batch.pending = *self.g.pending.take().expect("set on entry");
+                self.g.see_acts = acts;
+                self.g.see_persons = persons;
+            }
+        }
+        let here = (self.acts.len() as u32, self.g.node_count() as u32);
+        batch.boundary.get_or_insert(here);
+        self.pending = Some(Box::new(std::mem::take(&mut batch.pending)));
+        self.see_acts = u32::MAX;
+        self.see_persons = u32::MAX;
+        let r = Restore { g: self, batch };
+        f(r.g)
+    }
+
+    /// Makes a deferred batch visible: its pending changes are carried out
+    /// and everything it added shows. Call it once the ledger committed.
+    pub fn publish(&mut self, batch: Batch, journal: &mut Journal) {
+        let p = batch.pending;
+        let mut done = Journal::default();
+        for r in p.removed {
+            match r {
+                Removal::Links(person, act) => self.remove_links_of_act(person, act, &mut done),
+                Removal::Marriage(slot) => self.remove_marriage(slot, &mut done),
+            }
+        }
+        for (person, raw) in p.deaths {
+            self.g[person.node()].death = raw;
+        }
+        for (m, d) in p.divorces {
+            match d {
+                Some(d) => self.divorces.insert(m, d),
+                None => self.divorces.remove(&m),
+            };
+        }
+        self.see_acts = u32::MAX;
+        self.see_persons = u32::MAX;
+        journal.commit();
+    }
+
+    /// Takes a deferred batch back entirely (its ledger write failed).
+    pub fn discard(&mut self, batch: Batch, journal: &mut Journal) {
+        drop(batch);
+        self.rollback(journal);
+        self.see_acts = u32::MAX;
+        self.see_persons = u32::MAX;
     }
 
     pub fn person_count(&self) -> usize {
@@ -293,6 +397,12 @@ impl FamilyGraph {
     /// Removes every parent link touching `p` that rests on `act`.
     pub(super) fn remove_links_of_act(&mut self, p: PersonId, act: ActHandle, j: &mut Journal) {
         use petgraph::visit::EdgeRef;
+        if let Some(pd) = &mut self.pending {
+            pd.removed.push(Removal::Links(p, act));
+            pd.removed_acts.insert(act);
+            j.push(Undo::PendingRemoved);
+            return;
+        }
         loop {
             let found = [Direction::Incoming, Direction::Outgoing]
                 .into_iter()
@@ -353,6 +463,12 @@ impl FamilyGraph {
     /// Unlinks marriage `slot` from both spouses' lists (an annulment).
     pub(super) fn remove_marriage(&mut self, slot: Ix, j: &mut Journal) {
         let m = self.marriages[slot as usize];
+        if let Some(pd) = &mut self.pending {
+            pd.removed.push(Removal::Marriage(slot));
+            pd.removed_acts.insert(m.act);
+            j.push(Undo::PendingRemoved);
+            return;
+        }
         for (i, s) in m.spouses.into_iter().enumerate() {
             self.unlink(s, slot, m.next[i]);
         }
@@ -394,12 +510,18 @@ impl FamilyGraph {
     }
 
     pub(super) fn set_death(&mut self, p: PersonId, date: Option<NaiveDate>, j: &mut Journal) {
+        let raw = date.map_or(0, day_number);
+        if let Some(pd) = &mut self.pending {
+            let prev = pd.deaths.insert(p, raw);
+            j.push(Undo::PendingDeath { person: p, prev });
+            return;
+        }
         let w = &mut self.g[p.node()];
         j.push(Undo::Death {
             person: p,
             raw: w.death,
         });
-        w.death = date.map_or(0, day_number);
+        w.death = raw;
     }
 
     pub(super) fn push_act(&mut self, id: &str, date: NaiveDate, j: &mut Journal) -> ActHandle {
@@ -413,11 +535,36 @@ impl FamilyGraph {
         divorce: Option<ActHandle>,
         j: &mut Journal,
     ) {
+        if let Some(pd) = &mut self.pending {
+            let prev = pd.divorces.insert(marriage, divorce);
+            j.push(Undo::PendingDivorce { marriage, prev });
+            return;
+        }
         let old = match divorce {
             Some(d) => self.divorces.insert(marriage, d),
             None => self.divorces.remove(&marriage),
         };
         j.push(Undo::Divorce { marriage, old });
+    }
+
+    /// The divorce of `marriage` as the querying side sees it.
+    pub(super) fn divorce_raw(&self, marriage: ActHandle) -> Option<ActHandle> {
+        if let Some(pd) = &self.pending
+            && let Some(&d) = pd.divorces.get(&marriage)
+        {
+            return d;
+        }
+        self.divorces.get(&marriage).copied()
+    }
+
+    /// Whether the querying side sees links resting on `act`.
+    #[inline]
+    pub(super) fn shows(&self, act: ActHandle) -> bool {
+        act.0 < self.see_acts
+            && self
+                .pending
+                .as_ref()
+                .is_none_or(|pd| !pd.removed_acts.contains(&act))
     }
 }
 

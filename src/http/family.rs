@@ -137,16 +137,18 @@ fn is_minor(birth: NaiveDate, on: NaiveDate) -> bool {
 
 /// Reads the skeletons' names in one ledger query and builds the answers.
 async fn dress(reg: &Registry, skeletons: Vec<Skeleton>) -> Result<Vec<FamilyAnswer>, Problem> {
-    let g = reg.graph().await;
-    let mut iins = Vec::new();
-    for s in &skeletons {
-        iins.push(g.iin(s.person));
-        iins.extend(s.spouse.as_ref().map(|(p, _, _)| g.iin(*p)));
-        iins.extend(s.children.iter().map(|(c, _, _)| g.iin(*c)));
-    }
-    drop(g);
+    let iins = {
+        let g = reg.graph();
+        let mut iins = Vec::new();
+        for s in &skeletons {
+            iins.push(g.iin(s.person));
+            iins.extend(s.spouse.as_ref().map(|(p, _, _)| g.iin(*p)));
+            iins.extend(s.children.iter().map(|(c, _, _)| g.iin(*c)));
+        }
+        iins
+    };
     let names = reg.names(&iins).await?;
-    let g = reg.graph().await;
+    let g = reg.graph();
     Ok(skeletons
         .into_iter()
         .map(|s| FamilyAnswer {
@@ -215,7 +217,7 @@ async fn family_one(
     let iin = path_iin(&iin)?;
     let as_of = as_of_or_today(q.as_of.as_deref())?;
     let (sk, seq) = {
-        let g = reg.graph().await;
+        let g = reg.graph();
         let p = g.person(iin).ok_or_else(Problem::person_unknown)?;
         (skeleton(&g, p, as_of), reg.applied_seq())
     };
@@ -258,7 +260,7 @@ async fn family_chunk(reg: &Registry, lines: Vec<Line>) -> Vec<NdjsonAnswer> {
     let mut slots: Vec<Result<usize, NdjsonAnswer>> = Vec::with_capacity(lines.len());
     let mut skeletons = Vec::new();
     {
-        let g = reg.graph().await;
+        let g = reg.graph();
         for l in &lines {
             let slot = ndjson::too_long(l).map(Err).unwrap_or_else(|| {
                 let map = object(&l.bytes, &["iin", "as_of"]).map_err(NdjsonAnswer::error)?;
@@ -391,7 +393,7 @@ async fn household(
         })
         .transpose()?;
     let residents = reg.household(&dwelling, as_of).await?;
-    let g = reg.graph().await;
+    let g = reg.graph();
     let owner_node = owner.and_then(|o| g.person(o));
     let residents: Vec<ResidentView> = residents
         .into_iter()

@@ -59,7 +59,7 @@ pub async fn per_line<F>(reg: Arc<Registry>, lines: Vec<Line>, f: &F) -> Vec<Ndj
 where
     F: Fn(&FamilyGraph, &[u8]) -> NdjsonAnswer,
 {
-    let g = reg.graph().await;
+    let g = reg.graph();
     lines
         .iter()
         .map(|l| too_long(l).unwrap_or_else(|| f(&g, &l.bytes)))

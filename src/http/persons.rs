@@ -123,7 +123,7 @@ struct Card {
 async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Problem> {
     let iin = path_iin(&iin)?;
     let (death, seq) = {
-        let g = reg.graph().await;
+        let g = reg.graph();
         let p = g.person(iin).ok_or_else(Problem::person_unknown)?;
         (g.death(p), reg.applied_seq())
     };
@@ -398,7 +398,7 @@ async fn relatives(
 ) -> Result<Response, Problem> {
     let iin = path_iin(&iin)?;
     let on = as_of_or_today(q.as_of.as_deref())?;
-    let g = reg.graph().await;
+    let g = reg.graph();
     let me = g.person(iin).ok_or_else(Problem::person_unknown)?;
     let answer = Finder { g: &g, me, on }.build();
     let seq = reg.applied_seq();

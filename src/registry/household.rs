@@ -24,7 +24,7 @@ impl Registry {
         on: NaiveDate,
     ) -> Result<Vec<Resident>, LedgerError> {
         let regs = self.ledger.registrations(dwelling, &on.to_string()).await?;
-        let g = self.graph().await;
+        let g = self.graph();
         residents(&g, regs, on)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Line, Registry};
 use crate::acts::{Act, ActBody, Code, Kind, MAX_LINE_BYTES, Refusal, parse_line};
-use crate::graph::{FamilyGraph, Journal, Target};
+use crate::graph::{Batch, FamilyGraph, Journal, Target};
 use crate::ledger::{LedgerError, NewAct, NewRefusal, NewResidence, StoredAct};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -55,6 +55,9 @@ impl IngestReport {
         self.refused.values().sum()
     }
 }
+
+/// Records judged under one hold of the graph's write lock (~1 µs each).
+const JUDGED_PER_LOCK: usize = 64;
 
 /// A parsed line, or why it could not be parsed.
 type Parsed = Result<Act, (Option<String>, Refusal)>;
@@ -150,57 +153,73 @@ impl Registry {
         let mut known = self.lookup(&parsed).await?;
         let received = crate::calendar::today();
 
-        let mut graph = self.graph.write().await;
+        let mut batch = Batch::default();
         let mut journal = Journal::default();
         let mut outcomes = Vec::with_capacity(lines.len());
         let mut new_acts = Vec::new();
         let mut refusals = Vec::new();
         let mut seq = *last_seq;
-        for (line, p) in lines.iter().zip(parsed) {
-            let outcome = match p {
-                Err((act_id, r)) => Err((act_id, r)),
-                Ok(act) => match judge(&mut graph, &mut journal, &act, &mut known, received)? {
-                    Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
-                    Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                    Judged::Accepted {
-                        target_seq,
-                        mentions,
-                    } => {
-                        seq += 1;
-                        let mut new =
-                            new_act(&act, seq, target_seq, format!("{source}:{}", line.no));
-                        new.persons.extend(mentions.iter().map(|p| p.get() as i64));
-                        known.acts.insert(new.act_id.clone(), stored(&new));
-                        known.parsed.insert(new.act_id.clone(), act.clone());
-                        if let ActBody::Annulment { target_act, .. } = &act.body {
-                            known
-                                .acts
-                                .get_mut(target_act.as_str())
-                                .expect("judged target")
-                                .annulled = true;
+        let mut todo = lines.iter().zip(parsed);
+        // A few dozen records per write lock, so readers wait microseconds.
+        loop {
+            let mut g = self.graph.write();
+            let more = g.deferred(&mut batch, |g| -> Result<bool, LedgerError> {
+                for (line, p) in todo.by_ref().take(JUDGED_PER_LOCK) {
+                    let outcome = match p {
+                        Err((act_id, r)) => Err((act_id, r)),
+                        Ok(act) => match judge(g, &mut journal, &act, &mut known, received)? {
+                            Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
+                            Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
+                            Judged::Accepted {
+                                target_seq,
+                                mentions,
+                            } => {
+                                seq += 1;
+                                let mut new =
+                                    new_act(&act, seq, target_seq, format!("{source}:{}", line.no));
+                                new.persons.extend(mentions.iter().map(|p| p.get() as i64));
+                                known.acts.insert(new.act_id.clone(), stored(&new));
+                                known.parsed.insert(new.act_id.clone(), act.clone());
+                                if let ActBody::Annulment { target_act, .. } = &act.body {
+                                    known
+                                        .acts
+                                        .get_mut(target_act.as_str())
+                                        .expect("judged target")
+                                        .annulled = true;
+                                }
+                                new_acts.push(new);
+                                Ok(LineOutcome::Accepted { seq })
+                            }
+                        },
+                    };
+                    outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
+                        refusals.push(refusal_row(line, source, act_id.clone(), &r));
+                        LineOutcome::Refused {
+                            act_id,
+                            code: r.code,
+                            detail: r.detail,
                         }
-                        new_acts.push(new);
-                        Ok(LineOutcome::Accepted { seq })
-                    }
-                },
-            };
-            outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
-                refusals.push(refusal_row(line, source, act_id.clone(), &r));
-                LineOutcome::Refused {
-                    act_id,
-                    code: r.code,
-                    detail: r.detail,
+                    }));
                 }
-            }));
+                Ok(outcomes.len() < lines.len())
+            });
+            match more {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    g.discard(batch, &mut journal);
+                    return Err(e);
+                }
+            }
         }
+        // The commit runs with no graph lock: readers go on meanwhile.
         if let Err(e) = self.ledger.write_batch(&new_acts, &refusals).await {
-            graph.rollback(&mut journal);
+            self.graph.write().discard(batch, &mut journal);
             return Err(e);
         }
-        journal.commit();
+        self.graph.write().publish(batch, &mut journal);
         *last_seq = seq;
         self.applied.store(seq, Ordering::Release);
-        drop(graph);
         let renamed = new_acts
             .iter()
             .filter(|a| matches!(a.kind, Kind::Birth | Kind::NameChange | Kind::Annulment))

@@ -5,12 +5,18 @@
 //! ledger's refused records. A batch is one database transaction: if it
 //! fails, the graph is rolled back through its journal and the lines are
 //! retried one by one, so one bad record never sinks its neighbours and no
-//! record is ever half applied. Readers never see a record before it is
-//! committed: the graph's write lock is held until the commit.
+//! record is ever half applied.
+//!
+//! Writes never block reads on the database: a batch is judged against the
+//! graph under its write lock a few dozen records at a time (microseconds
+//! each), hidden from readers (`FamilyGraph::deferred`); the ledger commit
+//! runs with no graph lock held; then, in one short write lock, the batch
+//! is published. Readers never see a record before it is committed, and a
+//! hung database stalls only writers.
 //!
 //! Locking: writers are serialized by `writer` (a tokio mutex, held across
-//! database calls); the graph sits in a tokio `RwLock` because the write
-//! guard must live across the commit's `.await`.
+//! database calls); the graph sits in a `parking_lot::RwLock`, held by
+//! readers for the length of an answer and never across an `.await`.
 
 mod household;
 mod ingest;
@@ -26,8 +32,9 @@ use crate::acts::{Act, parse_line};
 use crate::graph::{FamilyGraph, Journal, Target};
 use crate::ledger::{Ledger, LedgerError};
 use futures_util::StreamExt;
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use tokio::sync::{Mutex, RwLock, RwLockReadGuard};
+use tokio::sync::Mutex;
 
 pub struct Registry {
     graph: RwLock<FamilyGraph>,
@@ -79,9 +86,10 @@ impl Registry {
         &self.ledger
     }
 
-    /// A read view of the graph. Hold it only briefly: writers wait for it.
-    pub async fn graph(&self) -> RwLockReadGuard<'_, FamilyGraph> {
-        self.graph.read().await
+    /// A read view of the graph. Hold it only briefly (never across an
+    /// `.await`): a writer waiting for it holds back later readers.
+    pub fn graph(&self) -> RwLockReadGuard<'_, FamilyGraph> {
+        self.graph.read()
     }
 
     /// The ledger sequence number the graph reflects.

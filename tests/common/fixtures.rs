@@ -216,7 +216,7 @@ pub fn parse_expect(path: &Path) -> Vec<Stmt> {
 
 /// What the library answers for a graph/ledger question, in `.expect` text.
 pub async fn answer(reg: &Registry, what: &What) -> String {
-    let g = reg.graph().await;
+    let g = reg.graph();
     let date = |d: &str| kinship::acts::parse_date(d).expect("fixture date");
     let person = |iin: &str| g.person(Iin::parse(iin).expect("fixture IIN"));
     let text = match what {
@@ -375,7 +375,7 @@ async fn check_properties(
     else {
         return vec![];
     };
-    let g = reg.graph().await;
+    let g = reg.graph();
     let on = kinship::acts::parse_date(date).unwrap();
     let (o, a) = (Iin::parse(owner).unwrap(), Iin::parse(applicant).unwrap());
     let c = kinship::resolve::Claim::parse(claim, via.as_deref()).unwrap();
@@ -514,7 +514,7 @@ pub async fn check_family(
     }
     // The graph rebuilt from the ledger equals the one built incrementally.
     let rebuilt = Registry::open(reg.ledger().clone()).await.unwrap();
-    if rebuilt.graph().await.canonical() != reg.graph().await.canonical() {
+    if rebuilt.graph().canonical() != reg.graph().canonical() {
         fails.push(format!(
             "{name}: graph replayed from the ledger differs from the incremental one"
         ));

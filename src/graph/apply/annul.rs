@@ -34,7 +34,7 @@ impl FamilyGraph {
                     .marriage_slots(p)
                     .find(|&(_, _, h)| self.act_id(h) == target_id);
                 if let Some((slot, _, h)) = found {
-                    if self.divorces.contains_key(&h) {
+                    if self.divorce_raw(h).is_some() {
                         self.set_divorce(h, None, j);
                     }
                     self.remove_marriage(slot, j);
