@@ -207,13 +207,18 @@ async fn the_same_body_twice_is_all_duplicates_compared_by_meaning() {
 async fn a_failed_batch_is_rolled_back_and_retried_one_by_one() {
     let db = TestDb::sqlite();
     let reg = open(&db.url).await;
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.url))
+        .await
+        .unwrap();
     sqlx::query(
         "CREATE TRIGGER fail_d BEFORE INSERT ON acts WHEN NEW.act_id = 'D-2019-0004' \
          BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
     )
-    .execute(reg.ledger().pool())
+    .execute(&mut conn)
     .await
     .unwrap();
+    conn.close().await.unwrap();
     let lines: Vec<Line> = FAMILY
         .iter()
         .enumerate()

@@ -7,6 +7,7 @@
 //! filled in and nulls dropped, so two records mean the same thing exactly
 //! when their canonical forms are equal.
 
+pub mod compact;
 mod parse;
 pub mod refusal;
 

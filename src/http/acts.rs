@@ -86,7 +86,7 @@ fn request_id() -> String {
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed; records of the failed transaction were not applied",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]

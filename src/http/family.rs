@@ -205,7 +205,7 @@ pub struct AsOf {
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -245,7 +245,7 @@ async fn family_one(
         (status = 200, description = "NDJSON, one line per request line in the same order: a `FamilyAnswer`, \
             or a `LineError` (`{\"line\": n, \"error\": Problem}`, e.g. `person_unknown`)",
             body = String, content_type = "application/x-ndjson"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -374,7 +374,7 @@ pub fn relations(
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -58,9 +58,9 @@ impl From<ActRecord> for ActView {
     fn from(r: ActRecord) -> ActView {
         ActView {
             seq: r.seq,
-            act: serde_json::from_str(&r.body).unwrap_or(serde_json::Value::String(r.body)),
-            act_id: r.act_id,
-            kind: r.kind,
+            act_id: r.act.act_id.to_string(),
+            kind: r.act.kind().as_str().to_owned(),
+            act: serde_json::to_value(&r.act).expect("acts serialize"),
             source: r.source,
             received_at: r.received_at,
             annulled_by: r.annulled_by,
@@ -116,7 +116,7 @@ struct Card {
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -128,12 +128,9 @@ async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Pr
         (g.death(p), reg.applied_seq())
     };
     let names = reg.names(&[iin]).await?;
-    let mut acts = reg.ledger().acts_of(iin.get() as i64).await?;
+    let mut acts = reg.ledger().acts_of(iin).await?;
     // By what the records say, not by when they arrived.
-    acts.sort_by_cached_key(|a| {
-        let date = crate::acts::parse_line(a.body.as_bytes()).map(|act| act.date());
-        (date.ok(), a.act_id.clone())
-    });
+    acts.sort_by(|a, b| (a.act.date(), &a.act.act_id).cmp(&(b.act.date(), &b.act.act_id)));
     let card = Card {
         iin,
         sex: iin.sex().as_str(),
@@ -173,7 +170,7 @@ async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Pr
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]

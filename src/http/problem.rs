@@ -27,6 +27,10 @@ pub struct Problem {
     /// A sentence for people, naming the field at fault.
     #[schema(example = "field owner: check digit is 4, expected 9")]
     pub detail: String,
+    /// Seconds after which trying again makes sense (sent as `Retry-After`).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -37,6 +41,7 @@ impl Problem {
             status: status.as_u16(),
             code,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -60,6 +65,18 @@ impl Problem {
         )
     }
 
+    /// The ledger's database cannot be reached right now: 503 with
+    /// `Retry-After`, so callers try again rather than give up.
+    pub fn unavailable() -> Problem {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the registry's database cannot be reached right now; try again shortly",
+        );
+        p.retry_after = Some(5);
+        p
+    }
+
     /// A failure that is ours, not the caller's: logged (without personal
     /// data), answered with a generic sentence.
     pub fn internal(err: &dyn std::fmt::Display) -> Problem {
@@ -76,17 +93,27 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).expect("problem serializes");
-        (
+        let mut res = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(s) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        res
     }
 }
 
 impl From<crate::ledger::LedgerError> for Problem {
     fn from(e: crate::ledger::LedgerError) -> Problem {
-        Problem::internal(&e)
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            Problem::unavailable()
+        } else {
+            Problem::internal(&e)
+        }
     }
 }

@@ -59,7 +59,7 @@ const MAX_LIMIT: i64 = 1000;
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`not_ready`: the graph is still being built",
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -23,29 +23,18 @@ impl Registry {
         dwelling: &str,
         on: NaiveDate,
     ) -> Result<Vec<Resident>, LedgerError> {
-        let regs = self.ledger.registrations(dwelling, &on.to_string()).await?;
+        let regs = self.ledger.registrations(dwelling, on).await?;
         let g = self.graph();
-        residents(&g, regs, on)
+        Ok(residents(&g, regs, on))
     }
 }
 
 /// One resident per person (a permanent registration over a temporary one,
 /// then the earliest `from`), and nobody after the day of their death.
-fn residents(
-    g: &FamilyGraph,
-    regs: Vec<Registration>,
-    on: NaiveDate,
-) -> Result<Vec<Resident>, LedgerError> {
+fn residents(g: &FamilyGraph, regs: Vec<Registration>, on: NaiveDate) -> Vec<Resident> {
     let mut best: std::collections::BTreeMap<Iin, (Resident, String)> = Default::default();
     for r in regs {
-        let corrupt = |what: &str| LedgerError::Corrupt(format!("residence {}: {what}", r.act_id));
-        let iin = Iin::from_u64_unchecked(r.person as u64);
-        let kind = match r.kind.as_str() {
-            "permanent" => ResidenceType::Permanent,
-            "temporary" => ResidenceType::Temporary,
-            _ => return Err(corrupt("unknown type")),
-        };
-        let since = crate::acts::parse_date(&r.since).ok_or_else(|| corrupt("bad date"))?;
+        let (iin, kind, since) = (r.person, r.kind, r.since);
         if g.person(iin)
             .and_then(|p| g.death(p))
             .is_some_and(|died| died < on)
@@ -65,5 +54,5 @@ fn residents(
     }
     let mut out: Vec<Resident> = best.into_values().map(|(r, _)| r).collect();
     out.sort_by_key(|r| (r.since, r.iin));
-    Ok(out)
+    out
 }

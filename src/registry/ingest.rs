@@ -1,9 +1,9 @@
 //! The write path: a batch of lines → outcomes, graph and ledger in step.
 
 use super::{Line, Registry};
-use crate::acts::{Act, ActBody, Code, Kind, MAX_LINE_BYTES, Refusal, parse_line};
+use crate::acts::{Act, ActBody, Code, Kind, MAX_LINE_BYTES, Refusal, compact, parse_line};
 use crate::graph::{Batch, FamilyGraph, Journal, Target};
-use crate::ledger::{LedgerError, NewAct, NewRefusal, NewResidence, StoredAct};
+use crate::ledger::{LedgerError, NewAct, NewRefusal, StoredAct};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
@@ -82,26 +82,6 @@ fn parse(line: &Line) -> Parsed {
 /// those accepted earlier in the same batch.
 struct Known {
     acts: HashMap<String, StoredAct>,
-    parsed: HashMap<String, Act>,
-}
-
-impl Known {
-    fn act(&mut self, id: &str) -> Result<Option<Act>, LedgerError> {
-        if let Some(a) = self.parsed.get(id) {
-            return Ok(Some(a.clone()));
-        }
-        let Some(stored) = self.acts.get(id) else {
-            return Ok(None);
-        };
-        let act = parse_line(stored.body.as_bytes()).map_err(|e| {
-            LedgerError::Corrupt(format!(
-                "act {id}: stored body does not parse: {}",
-                e.refusal
-            ))
-        })?;
-        self.parsed.insert(id.to_owned(), act.clone());
-        Ok(Some(act))
-    }
 }
 
 impl Registry {
@@ -167,19 +147,25 @@ impl Registry {
                 for (line, p) in todo.by_ref().take(JUDGED_PER_LOCK) {
                     let outcome = match p {
                         Err((act_id, r)) => Err((act_id, r)),
-                        Ok(act) => match judge(g, &mut journal, &act, &mut known, received)? {
+                        Ok(act) => match judge(g, &mut journal, &act, &known, received)? {
                             Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
                             Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
                             Judged::Accepted {
                                 target_seq,
                                 mentions,
+                                target,
+                                target_target,
                             } => {
                                 seq += 1;
-                                let mut new =
-                                    new_act(&act, seq, target_seq, format!("{source}:{}", line.no));
-                                new.persons.extend(mentions.iter().map(|p| p.get() as i64));
-                                known.acts.insert(new.act_id.clone(), stored(&new));
-                                known.parsed.insert(new.act_id.clone(), act.clone());
+                                let entry = compact::Entry {
+                                    seq,
+                                    act,
+                                    target: target.map(|t| *t),
+                                    target_target: target_target.map(|t| *t),
+                                };
+                                let source = format!("{source}:{}", line.no);
+                                new_acts.push(NewAct::new(&entry, target_seq, &mentions, source));
+                                let act = entry.act;
                                 if let ActBody::Annulment { target_act, .. } = &act.body {
                                     known
                                         .acts
@@ -187,7 +173,16 @@ impl Registry {
                                         .expect("judged target")
                                         .annulled = true;
                                 }
-                                new_acts.push(new);
+                                let id = act.act_id.to_string();
+                                known.acts.insert(
+                                    id,
+                                    StoredAct {
+                                        seq,
+                                        act,
+                                        target_seq,
+                                        annulled: false,
+                                    },
+                                );
                                 Ok(LineOutcome::Accepted { seq })
                             }
                         },
@@ -223,11 +218,7 @@ impl Registry {
         let renamed = new_acts
             .iter()
             .filter(|a| matches!(a.kind, Kind::Birth | Kind::NameChange | Kind::Annulment))
-            .flat_map(|a| {
-                a.persons
-                    .iter()
-                    .map(|&p| crate::iin::Iin::from_u64_unchecked(p as u64))
-            });
+            .flat_map(|a| a.persons.iter().copied());
         self.invalidate_names(renamed.collect::<Vec<_>>()).await;
         Ok(outcomes)
     }
@@ -246,18 +237,13 @@ impl Registry {
         let mut acts = self.ledger.find_by_ids(&ids).await?;
         let inner: Vec<i64> = acts
             .values()
-            .filter(|a| a.kind == Kind::Divorce)
+            .filter(|a| a.act.kind() == Kind::Divorce)
             .filter_map(|a| a.target_seq)
             .collect();
-        if !inner.is_empty() {
-            for (_, a) in self.ledger.find_by_seqs(&inner).await? {
-                acts.entry(a.act_id.clone()).or_insert(a);
-            }
+        for (_, a) in self.ledger.find_by_seqs(&inner).await? {
+            acts.entry(a.act.act_id.to_string()).or_insert(a);
         }
-        Ok(Known {
-            acts,
-            parsed: HashMap::new(),
-        })
+        Ok(Known { acts })
     }
 }
 
@@ -270,10 +256,13 @@ fn clash_is_a_second_writer(e: LedgerError) -> LedgerError {
 }
 
 enum Judged {
-    /// With the persons the act concerns through the act it names.
+    /// With the persons the act concerns through the act it names, and
+    /// the acts it names (for the replay log).
     Accepted {
         target_seq: Option<i64>,
         mentions: Vec<crate::iin::Iin>,
+        target: Option<Box<Act>>,
+        target_target: Option<Box<Act>>,
     },
     Duplicate(i64),
     Refused(Refusal),
@@ -285,11 +274,12 @@ fn judge(
     graph: &mut FamilyGraph,
     journal: &mut Journal,
     act: &Act,
-    known: &mut Known,
+    known: &Known,
     received: chrono::NaiveDate,
 ) -> Result<Judged, LedgerError> {
     if let Some(prev) = known.acts.get(act.act_id.as_str()) {
-        return Ok(if same_meaning(&prev.body, act)? {
+        // Compared by meaning: the canonical forms of both.
+        return Ok(if prev.act.canonical_json() == act.canonical_json() {
             Judged::Duplicate(prev.seq)
         } else {
             Judged::Refused(Refusal::new(
@@ -316,92 +306,48 @@ fn judge(
             Ok(()) => Judged::Accepted {
                 target_seq: None,
                 mentions: Vec::new(),
+                target: None,
+                target_target: None,
             },
             Err(r) => Judged::Refused(r),
         });
     };
-    let Some(target) = known.act(reference.as_str())? else {
+    let Some(stored) = known.acts.get(reference.as_str()) else {
         return Ok(Judged::Refused(
             graph
                 .apply(act, None, journal)
                 .expect_err("unknown reference"),
         ));
     };
-    let stored = &known.acts[reference.as_str()];
-    let (target_seq, annulled) = (stored.seq, stored.annulled);
-    let marriage = match &target.body {
-        ActBody::Divorce { marriage_act, .. } => known.act(marriage_act.as_str())?,
+    let marriage = match &stored.act.body {
+        ActBody::Divorce { marriage_act, .. } => {
+            known.acts.get(marriage_act.as_str()).map(|m| m.act.clone())
+        }
         _ => None,
     };
     let t = Target {
-        act: &target,
-        annulled,
+        act: &stored.act,
+        annulled: stored.annulled,
         marriage: marriage.as_ref(),
     };
     Ok(match graph.apply(act, Some(t), journal) {
         Ok(()) => {
-            let via = marriage.as_ref().unwrap_or(&target);
+            let via = marriage.as_ref().unwrap_or(&stored.act);
             Judged::Accepted {
-                target_seq: Some(target_seq),
+                target_seq: Some(stored.seq),
                 mentions: via.persons(),
+                target: Some(Box::new(stored.act.clone())),
+                target_target: marriage.map(Box::new),
             }
         }
         Err(r) => Judged::Refused(r),
     })
 }
 
-/// Does the stored canonical `body` mean what `act` says? Compared through
-/// a fresh parse, so a body stored by an older canonical form still counts.
-fn same_meaning(body: &str, act: &Act) -> Result<bool, LedgerError> {
-    let stored = parse_line(body.as_bytes())
-        .map_err(|e| LedgerError::Corrupt(format!("stored body does not parse: {}", e.refusal)))?;
-    Ok(stored.canonical_json() == act.canonical_json())
-}
-
-fn new_act(act: &Act, seq: i64, target_seq: Option<i64>, source: String) -> NewAct {
-    let residence = match &act.body {
-        ActBody::Residence {
-            person,
-            dwelling,
-            from,
-            to,
-            kind,
-        } => Some(NewResidence {
-            dwelling: dwelling.clone(),
-            person: person.get() as i64,
-            from: from.to_string(),
-            to: to.map(|d| d.to_string()),
-            kind: kind.as_str(),
-        }),
-        _ => None,
-    };
-    NewAct {
-        seq,
-        act_id: act.act_id.to_string(),
-        kind: act.kind(),
-        body: act.canonical_json(),
-        target_seq,
-        persons: act.persons().into_iter().map(|p| p.get() as i64).collect(),
-        residence,
-        source,
-    }
-}
-
-fn stored(a: &NewAct) -> StoredAct {
-    StoredAct {
-        seq: a.seq,
-        act_id: a.act_id.clone(),
-        kind: a.kind,
-        body: a.body.clone(),
-        target_seq: a.target_seq,
-        annulled: false,
-    }
-}
-
 fn refusal_row(line: &Line, source: &str, act_id: Option<String>, r: &Refusal) -> NewRefusal {
     NewRefusal {
         act_id,
-        code: r.code.as_str(),
+        code: r.code,
         detail: r.detail.clone(),
         raw: line.stored_text(),
         raw_bytes: line.len as i64,

@@ -28,7 +28,6 @@ pub use ingest::{IngestReport, LineOutcome};
 pub use lines::{Line, LineSplitter, Lines};
 pub use names::Names;
 
-use crate::acts::{Act, parse_line};
 use crate::graph::{FamilyGraph, Journal, Target};
 use crate::ledger::{Ledger, LedgerError};
 use futures_util::StreamExt;
@@ -98,7 +97,9 @@ impl Registry {
     }
 }
 
-/// Applies the ledger's acts after `after_seq` to `graph`, in order.
+/// Applies the ledger's acts after `after_seq` to `graph`, in order: from
+/// the replay log, and from the stored JSON for acts written before the
+/// log existed (or all of them, should the log be unreadable).
 pub async fn replay(
     ledger: &Ledger,
     graph: &mut FamilyGraph,
@@ -108,35 +109,68 @@ pub async fn replay(
         acts: 0,
         last_seq: after_seq,
     };
+    let last = ledger.last_seq().await?;
+    let json_until = match ledger.log_start().await? {
+        Some(first) => first - 1,
+        None => last,
+    };
     let mut journal = Journal::default();
-    let mut rows = std::pin::pin!(ledger.replay(after_seq));
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let parse = |body: &str| {
-            parse_line(body.as_bytes()).map_err(|e| {
-                LedgerError::Corrupt(format!(
-                    "seq {}: stored body does not parse: {}",
-                    row.seq, e.refusal
-                ))
-            })
-        };
-        let act = parse(&row.body)?;
-        let target = row.target_body.as_deref().map(parse).transpose()?;
-        let marriage = row.target_target_body.as_deref().map(parse).transpose()?;
-        let target = target.as_ref().map(|t: &Act| Target {
-            act: t,
-            annulled: false,
-            marriage: marriage.as_ref(),
-        });
-        graph.apply(&act, target, &mut journal).map_err(|r| {
-            LedgerError::Corrupt(format!(
-                "seq {} ({}) no longer applies: {r}",
-                row.seq, act.act_id
-            ))
-        })?;
-        journal.commit();
-        stats.acts += 1;
-        stats.last_seq = row.seq;
+    if json_until > after_seq {
+        let mut rows = std::pin::pin!(ledger.replay_json(after_seq, json_until));
+        while let Some(e) = rows.next().await {
+            apply_entry(graph, &e?, &mut journal, &mut stats)?;
+        }
+    }
+    if json_until < last {
+        let mut rows = std::pin::pin!(ledger.replay_log(stats.last_seq));
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            for e in row.entries()? {
+                let e = e.map_err(|err| {
+                    LedgerError::Corrupt(format!("replay log at seq {}: {err}", row.first_seq))
+                })?;
+                if e.seq <= stats.last_seq {
+                    continue;
+                }
+                if e.seq != stats.last_seq + 1 {
+                    return Err(LedgerError::Corrupt(format!(
+                        "replay log jumps from seq {} to {}",
+                        stats.last_seq, e.seq
+                    )));
+                }
+                apply_entry(graph, &e, &mut journal, &mut stats)?;
+            }
+        }
+    }
+    if stats.last_seq != last {
+        return Err(LedgerError::Corrupt(format!(
+            "replay stopped at seq {} of {last}",
+            stats.last_seq
+        )));
     }
     Ok(stats)
+}
+
+fn apply_entry(
+    graph: &mut FamilyGraph,
+    e: &crate::ledger::ReplayEntry,
+    journal: &mut Journal,
+    stats: &mut ReplayStats,
+) -> Result<(), LedgerError> {
+    let target = e.target.as_ref().map(|t| Target {
+        act: t,
+        annulled: false,
+        marriage: e.target_target.as_ref(),
+    });
+    graph.apply(&e.act, target, journal).map_err(|r| {
+        LedgerError::Corrupt(format!(
+            "seq {} ({}) no longer applies: {r}",
+            e.seq, e.act.act_id
+        ))
+    })?;
+    // Nothing to undo: the ledger holds these already.
+    journal.commit();
+    stats.acts += 1;
+    stats.last_seq = e.seq;
+    Ok(())
 }

@@ -6,7 +6,7 @@
 //! raced with such a write from caching what it read before the write.
 
 use super::Registry;
-use crate::acts::{ActBody, Name, parse_line};
+use crate::acts::{ActBody, Name};
 use crate::iin::Iin;
 use crate::ledger::LedgerError;
 use chrono::NaiveDate;
@@ -78,16 +78,11 @@ impl Registry {
         &self,
         iins: &[Iin],
     ) -> Result<HashMap<Iin, Names>, LedgerError> {
-        let ids: Vec<i64> = iins.iter().map(|i| i.get() as i64).collect();
         // Per person: (from, birth first, act id, name), so names on one
         // date are ordered by the records, never by arrival.
         type Entry = (NaiveDate, bool, crate::acts::ActId, Name);
         let mut found: HashMap<Iin, Vec<Entry>> = iins.iter().map(|&i| (i, Vec::new())).collect();
-        for (iin, body) in self.ledger.name_acts(&ids).await? {
-            let iin = Iin::from_u64_unchecked(iin as u64);
-            let act = parse_line(body.as_bytes()).map_err(|e| {
-                LedgerError::Corrupt(format!("stored body does not parse: {}", e.refusal))
-            })?;
+        for (iin, act) in self.ledger.name_acts(iins).await? {
             let entry = match act.body {
                 ActBody::Birth {
                     child,

@@ -6,7 +6,7 @@
 
 use chrono::NaiveDate;
 use futures_util::StreamExt;
-use kinship::acts::{Act, ActBody, parse_line};
+use kinship::acts::{Act, ActBody};
 use kinship::graph::{FamilyGraph, MarriageEnd, PersonId, Role};
 use kinship::iin::Iin;
 use kinship::ledger::Ledger;
@@ -23,9 +23,11 @@ impl Records {
     pub async fn load(ledger: &Ledger) -> Records {
         let mut acts = HashMap::new();
         let mut annulled = HashSet::new();
-        let mut rows = std::pin::pin!(ledger.replay(0));
+        // From the stored JSON: the records as they were sent (the replay
+        // log leaves names out).
+        let mut rows = std::pin::pin!(ledger.replay_json(0, i64::MAX));
         while let Some(row) = rows.next().await {
-            let act = parse_line(row.unwrap().body.as_bytes()).unwrap();
+            let act = row.unwrap().act;
             if let ActBody::Annulment { target_act, .. } = &act.body {
                 annulled.insert(target_act.to_string());
             }

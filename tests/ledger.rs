@@ -1,0 +1,206 @@
+//! The ledger's two backends behave as one:
+//! * both databases end up with the same tables and columns after the
+//!   migrations;
+//! * the replay log gives back every accepted record (names and dwellings
+//!   aside) and a graph replayed from it equals one replayed from the
+//!   stored JSON, on every fixture family, on both databases;
+//! * a database out of reach is "unavailable" (503 with Retry-After over
+//!   HTTP, while checks answered from memory go on), not an internal error.
+
+mod common;
+
+use common::{Backend, TestDb, fixtures};
+use futures_util::StreamExt;
+use kinship::acts::compact;
+use kinship::graph::{FamilyGraph, Journal, Target};
+use kinship::ledger::{Ledger, LedgerError};
+use kinship::registry::Registry;
+use std::collections::BTreeSet;
+
+async fn columns(backend: Backend, url: &str) -> BTreeSet<(String, String)> {
+    use sqlx::Connection;
+    let rows: Vec<(String, String)> = match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
+                .await
+                .unwrap();
+            sqlx::query_as(
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\' \
+                   AND m.name NOT LIKE 'sqlite%'",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_as(
+                "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    rows.into_iter().collect()
+}
+
+#[tokio::test]
+async fn both_databases_have_the_same_tables_and_columns() {
+    let lite = TestDb::sqlite();
+    Ledger::open(&lite.url).await.unwrap().close().await;
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
+    Ledger::open(&pg.url).await.unwrap().close().await;
+    let (a, b) = (
+        columns(Backend::Sqlite, &lite.url).await,
+        columns(Backend::Postgres, &pg.url).await,
+    );
+    assert!(a.contains(&("graph_log".into(), "data".into())), "{a:?}");
+    assert_eq!(a, b);
+    pg.cleanup().await;
+}
+
+/// Builds a graph from the stored JSON alone.
+async fn from_json(ledger: &Ledger) -> FamilyGraph {
+    let mut g = FamilyGraph::default();
+    let mut j = Journal::default();
+    let mut rows = std::pin::pin!(ledger.replay_json(0, i64::MAX));
+    while let Some(e) = rows.next().await {
+        let e = e.unwrap();
+        let t = e.target.as_ref().map(|t| Target {
+            act: t,
+            annulled: false,
+            marriage: e.target_target.as_ref(),
+        });
+        g.apply(&e.act, t, &mut j).unwrap();
+        j.commit();
+    }
+    g
+}
+
+async fn log_round_trip(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let reg = Registry::open(Ledger::open(&db.url).await.unwrap())
+        .await
+        .unwrap();
+    for (name, ndjson, _) in fixtures::all() {
+        reg.ingest(&fixtures::lines(&ndjson), &name).await.unwrap();
+    }
+    // Every accepted record comes back from the log, in order, as logged.
+    let mut json = std::pin::pin!(reg.ledger().replay_json(0, i64::MAX));
+    let mut logged = Vec::new();
+    let mut rows = std::pin::pin!(reg.ledger().replay_log(0));
+    while let Some(row) = rows.next().await {
+        let row = row.unwrap();
+        for e in row.entries().unwrap() {
+            logged.push(e.unwrap());
+        }
+    }
+    let mut n = 0;
+    for got in logged {
+        let want = json.next().await.unwrap().unwrap();
+        let as_logged = compact::Entry {
+            seq: want.seq,
+            act: compact::as_logged(&want.act),
+            target: want.target.as_ref().map(compact::as_logged),
+            target_target: want.target_target.as_ref().map(compact::as_logged),
+        };
+        assert_eq!(got, as_logged);
+        n += 1;
+    }
+    assert!(json.next().await.is_none(), "the log lacks records");
+    assert_eq!(n as i64, reg.ledger().last_seq().await.unwrap());
+    // The registry replays from the log; the same graph as from JSON.
+    let replayed = Registry::open(reg.ledger().clone()).await.unwrap();
+    let json = from_json(reg.ledger()).await.canonical();
+    assert_eq!(replayed.graph().canonical(), json);
+    assert_eq!(replayed.graph().canonical(), reg.graph().canonical());
+    reg.ledger().close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_replay_log_gives_back_every_record_on_sqlite() {
+    log_round_trip(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_replay_log_gives_back_every_record_on_postgres() {
+    log_round_trip(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_database_out_of_reach_is_unavailable() {
+    // Nothing listens on port 1.
+    let e = Ledger::open("postgres://postgres@127.0.0.1:1/kinship")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, LedgerError::Unavailable(_)), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_503_with_retry_after_and_checks_go_on() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use sqlx::Connection;
+    use tower::ServiceExt;
+
+    let db = TestDb::sqlite();
+    let reg = std::sync::Arc::new(
+        Registry::open(Ledger::open(&db.url).await.unwrap())
+            .await
+            .unwrap(),
+    );
+    let app = kinship::http::router(kinship::http::AppState::ready(reg.clone()));
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.url))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let post = app.clone().oneshot(
+        Request::post("/v1/acts")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"kind":"death","act_id":"D1","date":"2020-01-02","person":"720415300125","died":"2020-01-01"}"#,
+            ))
+            .unwrap(),
+    );
+    let check = async {
+        // Answered from memory while the write waits for the database.
+        let res = app
+            .clone()
+            .oneshot(
+                Request::post("/v1/checks/kinship")
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"owner":"720415300125","applicant":"750101400219","claim":"spouse"}"#,
+                    ))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        (std::time::Instant::now(), res.status())
+    };
+    let started = std::time::Instant::now();
+    let (res, (checked_at, check_status)) = tokio::join!(post, check);
+    let res = res.unwrap();
+    assert_eq!(check_status, 200);
+    assert!(checked_at.duration_since(started) < std::time::Duration::from_secs(1));
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    let body: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["code"], "database_unavailable");
+    // Nothing was applied, and once the lock is gone the write goes through.
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    assert_eq!(reg.ledger().last_seq().await.unwrap(), 0);
+}
