@@ -60,6 +60,32 @@ fn import_then_list_refused() {
 }
 
 #[test]
+fn a_snapshot_is_written_and_used_at_the_next_start() {
+    let db = common::TestDb::sqlite();
+    let file = common::fixtures::dir().join("14-grandparents-both-sides.ndjson");
+    assert!(
+        kinship(&["import", file.to_str().unwrap(), "--db", &db.url])
+            .status
+            .success()
+    );
+    let out = kinship(&["snapshot", "--db", &db.url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(".snapshots/snapshot-"), "{stdout}");
+    let out = kinship(&["stats", "--db", &db.url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("replayed         0 records"), "{stdout}");
+    assert!(stdout.contains("(seq "), "{stdout}");
+    let out = kinship(&["stats", "--db", &db.url, "--no-snapshots"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("snapshot         none"), "{stdout}");
+}
+
+#[test]
 fn io_failures_exit_non_zero() {
     let db = common::TestDb::sqlite();
     let out = kinship(&["import", "/nonexistent/file.ndjson", "--db", &db.url]);
@@ -73,7 +99,7 @@ fn io_failures_exit_non_zero() {
 fn help_lists_every_command() {
     let out = kinship(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["import", "refused", "serve", "demo"] {
+    for cmd in ["import", "refused", "serve", "demo", "snapshot", "stats"] {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }

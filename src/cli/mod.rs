@@ -4,7 +4,7 @@ mod import;
 
 use crate::http::{self, AppState};
 use crate::ledger::Ledger;
-use crate::registry::Registry;
+use crate::registry::{Registry, Snapshots};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +27,29 @@ struct DbArg {
     /// Ledger database: a SQLite file (created if missing) or a postgres:// URL.
     #[arg(long, env = "KINSHIP_DB", default_value = "kinship.db")]
     db: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct SnapshotArgs {
+    /// Folder of graph snapshots [default: beside a SQLite ledger,
+    /// ./kinship-snapshots for PostgreSQL].
+    #[arg(long, env = "KINSHIP_SNAPSHOT_DIR")]
+    snapshot_dir: Option<PathBuf>,
+    /// Neither load nor write snapshots: build the graph from the ledger.
+    #[arg(long)]
+    no_snapshots: bool,
+}
+
+impl SnapshotArgs {
+    fn place(&self, db: &str) -> Option<Snapshots> {
+        if self.no_snapshots {
+            return None;
+        }
+        Some(match &self.snapshot_dir {
+            Some(d) => Snapshots::new(d),
+            None => Snapshots::beside(db),
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,18 +97,41 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Build the graph from the ledger and report its size and build time.
+    /// Build the graph and report its size, its memory by part and how
+    /// long it took (from the newest good snapshot and the ledger after it).
     Stats {
         #[command(flatten)]
         db: DbArg,
+        #[command(flatten)]
+        snapshots: SnapshotArgs,
+    },
+    /// Write a snapshot of the graph, so the next start needs only the
+    /// ledger after it.
+    Snapshot {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        snapshots: SnapshotArgs,
+        /// Write the snapshot into this folder instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Serve the HTTP API over the ledger.
+    ///
+    /// Starts from the newest good snapshot plus the ledger after it, writes
+    /// a snapshot every --snapshot-every seconds when records were written
+    /// meanwhile, and one at shutdown.
     Serve {
         #[command(flatten)]
         db: DbArg,
         /// Address to listen on.
         #[arg(long, env = "KINSHIP_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        #[command(flatten)]
+        snapshots: SnapshotArgs,
+        /// Seconds between periodic snapshots (0: only at shutdown).
+        #[arg(long, env = "KINSHIP_SNAPSHOT_EVERY", default_value_t = 1800)]
+        snapshot_every: u64,
     },
     /// Create a fresh SQLite ledger from the fixture families and serve it.
     Demo {
@@ -189,16 +235,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Stats { db } => {
+        Command::Stats { db, snapshots } => {
             let started = std::time::Instant::now();
-            let registry =
-                Registry::open(Ledger::open(&db.db).await.context("opening the ledger")?).await?;
+            let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
+            let (registry, start) =
+                Registry::open_with(ledger, snapshots.place(&db.db).as_ref()).await?;
             let secs = started.elapsed().as_secs_f64();
             let g = registry.graph();
             println!("ledger seq       {}", registry.applied_seq());
+            match &start.snapshot {
+                Some(p) => println!(
+                    "snapshot         {} (seq {}, loaded in {:.2} s)",
+                    p.display(),
+                    start.snapshot_seq,
+                    start.load_secs
+                ),
+                None => println!("snapshot         none"),
+            }
+            println!(
+                "replayed         {} records in {:.2} s",
+                start.replayed, start.replay_secs
+            );
             println!("persons          {}", g.person_count());
             println!("links            {}", g.link_count());
             println!("link acts        {}", g.act_count());
+            for (part, bytes) in g.memory() {
+                println!(
+                    "  {part:<18}   {:>6} MiB  {:>5.1} B/person",
+                    bytes >> 20,
+                    bytes as f64 / g.person_count().max(1) as f64
+                );
+            }
             println!("graph arrays     {} MiB", g.heap_bytes() >> 20);
             if let Some((rss, peak)) = memory_kib() {
                 println!(
@@ -210,7 +277,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("built in         {secs:.2} s");
             Ok(())
         }
-        Command::Serve { db, listen } => serve(&db.db, &listen).await,
+        Command::Snapshot { db, snapshots, out } => {
+            let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
+            let place = snapshots.place(&db.db);
+            let (registry, _) = Registry::open_with(ledger, place.as_ref()).await?;
+            let target = match out {
+                Some(d) => Snapshots::new(d),
+                None => place.unwrap_or_else(|| Snapshots::beside(&db.db)),
+            };
+            let started = std::time::Instant::now();
+            let registry = Arc::new(registry);
+            let path = registry.snapshot(&target).await?;
+            println!(
+                "{} (seq {}) written in {:.2} s",
+                path.display(),
+                registry.applied_seq(),
+                started.elapsed().as_secs_f64()
+            );
+            registry.ledger().close().await;
+            Ok(())
+        }
+        Command::Serve {
+            db,
+            listen,
+            snapshots,
+            snapshot_every,
+        } => {
+            let place = snapshots.place(&db.db);
+            serve(&db.db, &listen, place, snapshot_every).await
+        }
         Command::Demo {
             db,
             fixtures,
@@ -246,7 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "demo ledger {} ready; try: curl http://{listen}/readyz",
                 db.display()
             );
-            serve(url, &listen).await
+            serve(url, &listen, None, 0).await
         }
     }
 }
@@ -267,8 +362,15 @@ pub fn memory_kib() -> Option<(u64, u64)> {
 }
 
 /// Listens at once (so /healthz answers), builds the graph in the
-/// background, and reports ready when it is built.
-async fn serve(db: &str, listen: &str) -> anyhow::Result<()> {
+/// background (from a snapshot when there is a good one), and reports ready
+/// when it is built. With snapshots, writes one every `every` seconds when
+/// records came in meanwhile, and one at shutdown.
+async fn serve(
+    db: &str,
+    listen: &str,
+    snapshots: Option<Snapshots>,
+    every: u64,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -276,22 +378,49 @@ async fn serve(db: &str, listen: &str) -> anyhow::Result<()> {
     let state = AppState::default();
     let ledger = Ledger::open(db).await.context("opening the ledger")?;
     let building = {
-        let state = state.clone();
+        let (state, snapshots) = (state.clone(), snapshots.clone());
         tokio::spawn(async move {
-            let registry = Registry::open(ledger).await?;
-            state.set_ready(Arc::new(registry));
+            let (registry, _) = Registry::open_with(ledger, snapshots.as_ref()).await?;
+            let registry = Arc::new(registry);
+            state.set_ready(registry.clone());
             tracing::info!("ready");
+            if let Some(s) = snapshots.filter(|_| every > 0) {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    snapshot_if_new(&registry, &s).await;
+                }
+            }
             Ok::<_, anyhow::Error>(())
         })
     };
-    let server = http::serve(listener, state);
+    let server = http::serve(listener, state.clone());
     tokio::pin!(server);
     let mut building = building;
-    tokio::select! {
-        r = &mut server => return r.context("serving"),
-        r = &mut building => r.context("graph build task")?.context("building the graph from the ledger")?,
+    let served = tokio::select! {
+        r = &mut server => r.context("serving"),
+        r = &mut building => {
+            r.context("graph build task")?.context("building the graph from the ledger")?;
+            server.await.context("serving")
+        }
+    };
+    building.abort();
+    if let (Some(s), Some(registry)) = (snapshots, state.registry()) {
+        snapshot_if_new(registry, &s).await;
     }
-    server.await.context("serving")
+    served
+}
+
+/// Writes a snapshot when records were applied since the last one.
+async fn snapshot_if_new(registry: &Arc<Registry>, s: &Snapshots) {
+    if registry.applied_seq() == registry.snapshot_seq() {
+        return;
+    }
+    match registry.snapshot(s).await {
+        Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
+        Err(e) => tracing::error!(error = %e, "snapshot failed"),
+    }
 }
 
 #[cfg(test)]

@@ -73,10 +73,15 @@ impl IinIndex {
 
     /// Adds an IIN known to be absent.
     pub(super) fn insert(&mut self, iin: Iin, person: u32) {
+        self.insert_packed(iin.pack(), person);
+    }
+
+    /// Adds a packed IIN known to be absent.
+    pub(super) fn insert_packed(&mut self, packed: u32, person: u32) {
         if (self.len + 1) * LOAD_DEN > self.slots.len() * LOAD_NUM {
             self.grow();
         }
-        self.place(((iin.pack() as u64) << 32) | person as u64);
+        self.place(((packed as u64) << 32) | person as u64);
         self.len += 1;
     }
 

@@ -21,10 +21,12 @@ mod apply;
 mod index;
 mod journal;
 mod query;
+mod snapshot;
 mod store;
 
 pub use apply::Target;
 pub use journal::Journal;
+pub use snapshot::{FORMAT as SNAPSHOT_FORMAT, SnapshotError, SnapshotMeta};
 pub use store::{Batch, FamilyGraph, LinkKind};
 
 use chrono::NaiveDate;

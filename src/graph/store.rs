@@ -59,7 +59,7 @@ impl LinkKind {
 
 /// Edge weight: kind in the top 4 bits, act handle in the low 28.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Link(u32);
+pub(super) struct Link(pub(super) u32);
 
 const HANDLE_BITS: u32 = 28;
 const HANDLE_MASK: u32 = (1 << HANDLE_BITS) - 1;
@@ -86,6 +86,13 @@ pub(super) struct PersonW {
     pub(super) iin: u32,
     pub(super) death: u32,
     pub(super) marriages: Ix,
+}
+
+/// How much an array full to capacity grows by: a sixteenth (at least a
+/// little), not the doubling a `Vec` would do — at whole-country size that
+/// would be a gigabyte at once for one more record.
+fn step(len: usize) -> usize {
+    (len / 16).max(1024)
 }
 
 pub(super) fn day_number(d: NaiveDate) -> u32 {
@@ -135,6 +142,14 @@ pub(super) struct ActTable {
 impl ActTable {
     fn push(&mut self, id: &str, date: NaiveDate) -> ActHandle {
         let h = ActHandle(self.dates.len() as u32);
+        if self.dates.len() == self.dates.capacity() {
+            let n = step(self.dates.len());
+            self.dates.reserve_exact(n);
+            self.ends.reserve_exact(n);
+        }
+        if self.bytes.capacity() - self.bytes.len() < id.len() {
+            self.bytes.reserve_exact(step(self.bytes.len()));
+        }
         self.bytes.extend_from_slice(id.as_bytes());
         self.ends
             .push(u32::try_from(self.bytes.len()).expect("act id arena over 4 GiB"));
@@ -355,6 +370,10 @@ impl FamilyGraph {
         if let Some(p) = self.person(iin) {
             return p;
         }
+        let (len, cap) = (self.g.node_count(), self.g.capacity().0);
+        if len == cap {
+            self.g.reserve_exact_nodes(step(len));
+        }
         let n = self.g.add_node(PersonW::new(iin));
         self.index.insert(iin, n.index() as Ix);
         j.push(Undo::PersonAdded);
@@ -377,6 +396,10 @@ impl FamilyGraph {
         j: &mut Journal,
     ) {
         let link = Link::new(kind, act);
+        let (len, cap) = (self.g.edge_count(), self.g.capacity().1);
+        if len == cap {
+            self.g.reserve_exact_edges(step(len));
+        }
         self.g.add_edge(from.node(), to.node(), link);
         j.push(Undo::LinkAdded { from, to, link });
     }
@@ -437,6 +460,9 @@ impl FamilyGraph {
     ) {
         let slot = self.marriages.len() as Ix;
         assert!(slot != NONE, "marriage arena full");
+        if self.marriages.len() == self.marriages.capacity() {
+            self.marriages.reserve_exact(step(self.marriages.len()));
+        }
         let next = [self.w(a).marriages, self.w(b).marriages];
         self.marriages.push(MarriageRec {
             spouses: [a.0, b.0],

@@ -22,11 +22,13 @@ mod household;
 mod ingest;
 pub mod lines;
 mod names;
+mod snapshots;
 
 pub use household::Resident;
 pub use ingest::{IngestReport, LineOutcome};
 pub use lines::{Line, LineSplitter, Lines};
 pub use names::Names;
+pub use snapshots::{SnapshotFailure, Snapshots};
 
 use crate::graph::{FamilyGraph, Journal, Target};
 use crate::ledger::{Ledger, LedgerError};
@@ -42,6 +44,8 @@ pub struct Registry {
     writer: Mutex<i64>,
     /// Last sequence number visible in the graph (for freshness headers).
     applied: AtomicI64,
+    /// The seq of the newest snapshot loaded or written.
+    snapshot_seq: AtomicI64,
     names: names::NameCache,
     names_generation: AtomicU64,
 }
@@ -53,32 +57,78 @@ pub struct ReplayStats {
     pub last_seq: i64,
 }
 
+/// How the graph was built at start.
+#[derive(Clone, Debug, Default)]
+pub struct Start {
+    /// The snapshot loaded, if any.
+    pub snapshot: Option<std::path::PathBuf>,
+    /// The ledger seq it reflected (0 without one).
+    pub snapshot_seq: i64,
+    /// Records replayed from the ledger after it.
+    pub replayed: u64,
+    /// Seconds to load the snapshot, and to replay.
+    pub load_secs: f64,
+    pub replay_secs: f64,
+}
+
 impl Registry {
     /// Builds the graph from the whole ledger.
     pub async fn open(ledger: Ledger) -> Result<Registry, LedgerError> {
-        let counts = ledger.counts().await?;
-        let mut graph = FamilyGraph::with_capacity(
-            counts.persons_upper as usize,
-            // a birth names up to two parents
-            (counts.link_acts as usize).saturating_mul(2),
-            counts.link_acts as usize,
-        );
-        let stats = replay(&ledger, &mut graph, 0).await?;
+        Ok(Registry::open_with(ledger, None).await?.0)
+    }
+
+    /// Builds the graph from the newest good snapshot in `snaps` and the
+    /// ledger after it, or from the whole ledger when there is none.
+    pub async fn open_with(
+        ledger: Ledger,
+        snaps: Option<&Snapshots>,
+    ) -> Result<(Registry, Start), LedgerError> {
+        let last = ledger.last_seq().await?;
+        let mut start = Start::default();
+        let began = std::time::Instant::now();
+        let loaded = match snaps {
+            Some(s) => snapshots::load_newest(&ledger, s, last).await?,
+            None => None,
+        };
+        let mut graph = match loaded {
+            Some((g, meta, path)) => {
+                start.load_secs = began.elapsed().as_secs_f64();
+                start.snapshot_seq = meta.seq;
+                tracing::info!(snapshot = %path.display(), seq = meta.seq,
+                    secs = start.load_secs, "graph loaded from a snapshot");
+                start.snapshot = Some(path);
+                g
+            }
+            // About four records a person, two links per birth: generous,
+            // and memory reserved but never touched is not resident.
+            None => FamilyGraph::with_capacity(
+                (last / 4) as usize + 1024,
+                (last / 2) as usize + 1024,
+                (last / 3) as usize + 1024,
+            ),
+        };
+        let replaying = std::time::Instant::now();
+        let stats = replay(&ledger, &mut graph, start.snapshot_seq).await?;
+        start.replayed = stats.acts;
+        start.replay_secs = replaying.elapsed().as_secs_f64();
         tracing::info!(
             acts = stats.acts,
             persons = graph.person_count(),
             links = graph.link_count(),
             graph_mib = graph.heap_bytes() >> 20,
-            "graph built from the ledger"
+            secs = start.replay_secs,
+            "ledger replayed into the graph"
         );
-        Ok(Registry {
+        let registry = Registry {
             graph: RwLock::new(graph),
             ledger,
             writer: Mutex::new(stats.last_seq),
             applied: AtomicI64::new(stats.last_seq),
+            snapshot_seq: AtomicI64::new(start.snapshot_seq),
             names: names::new_cache(),
             names_generation: AtomicU64::new(0),
-        })
+        };
+        Ok((registry, start))
     }
 
     pub fn ledger(&self) -> &Ledger {
