@@ -65,8 +65,10 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
         /// Records per database transaction.
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         batch: u32,
+        #[command(flatten)]
+        snapshots: SnapshotArgs,
     },
     /// List refused records with their reasons, oldest first.
     Refused {
@@ -172,13 +174,27 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Import { file, db, batch } => {
+        Command::Import {
+            file,
+            db,
+            batch,
+            snapshots,
+        } => {
             let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
-            let registry = Registry::open(ledger)
+            let place = snapshots.place(&db.db);
+            let (registry, _) = Registry::open_with(ledger, place.as_ref())
                 .await
                 .context("building the graph from the ledger")?;
+            let registry = Arc::new(registry);
             let report = import::import_file(&registry, &file, batch as usize).await?;
             import::print_summary(&file, &report);
+            // The next start need not replay what was just imported.
+            if let Some(s) = place
+                && report.accepted > 0
+            {
+                let path = registry.snapshot(&s).await?;
+                eprintln!("snapshot {} written", path.display());
+            }
             registry.ledger().close().await;
             Ok(())
         }

@@ -1,7 +1,8 @@
 //! The ledger: accepted act records (append-only, numbered by `seq`),
 //! refused records (with why), and the projections written in the same
-//! transaction (`act_persons`, `residences`, `annulments`, and the replay
-//! log `graph_log`), in SQLite by default or PostgreSQL in production.
+//! transaction (`residences`, `annulments`, the per-person and per-dwelling
+//! lists `person_acts` and `dwelling_acts`, and the replay log
+//! `graph_log`), in SQLite by default or PostgreSQL in production.
 //!
 //! One typed interface, [`Ledger`], over a backend per database
 //! (`sqlite.rs`, `postgres.rs`, each on its own sqlx driver, so each can use
@@ -10,8 +11,11 @@
 //! domain's types (`Iin`, `NaiveDate`, `Act`, `Code`); rows are converted
 //! once, in here. Nothing here knows about the graph or HTTP.
 
+mod lists;
 mod postgres;
 mod sqlite;
+
+pub use lists::{Grouped, KeyedSeqs, dwelling_key};
 
 use crate::acts::{Act, ActBody, Code, Kind, ResidenceType, compact, parse_line};
 use crate::iin::Iin;
@@ -215,15 +219,6 @@ pub struct Registration {
     pub act_id: String,
 }
 
-/// Counts for sizing the graph before a replay.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LedgerCounts {
-    pub acts: u64,
-    pub persons_upper: u64,
-    pub link_acts: u64,
-    pub last_seq: i64,
-}
-
 /// A step of the replay stream, from the replay log or (for acts written
 /// before the log existed) from the stored JSON.
 pub type ReplayEntry = compact::Entry;
@@ -346,6 +341,13 @@ impl Ledger {
             Backend::Postgres => Ledger::Postgres(postgres::PgLedger::open(&url).await?),
         };
         each!(&ledger, l => l.ensure_meta().await)?;
+        if let Some(after) = ledger.lists_pending().await? {
+            tracing::warn!(
+                after,
+                "listing the acts of persons and dwellings after seq {after} (left by a bulk import that did not finish, or a ledger of an older version)"
+            );
+            ledger.relist(after).await?;
+        }
         Ok(ledger)
     }
 
@@ -371,10 +373,6 @@ impl Ledger {
     /// The highest sequence number recorded (0 for an empty ledger).
     pub async fn last_seq(&self) -> Result<i64, LedgerError> {
         read(async { each!(self, l => l.last_seq().await) }).await
-    }
-
-    pub async fn counts(&self) -> Result<LedgerCounts, LedgerError> {
-        each!(self, l => l.counts().await)
     }
 
     /// The stored acts with these act ids (any not found are absent).
@@ -408,6 +406,97 @@ impl Ledger {
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         each!(self, l => l.write_batch(acts, refusals, &now).await)
+    }
+
+    /// Writes a batch of a bulk import: as [`Ledger::write_batch`], tuned
+    /// for throughput. SQLite syncs at checkpoints instead of each commit
+    /// (a process that dies loses nothing committed; a machine that loses
+    /// power may lose the last batches, which the next run of the import
+    /// writes again); PostgreSQL loads each table with `COPY`.
+    pub async fn write_bulk(
+        &self,
+        acts: &[NewAct],
+        refusals: &[NewRefusal],
+    ) -> Result<(), LedgerError> {
+        if acts.is_empty() && refusals.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        each!(self, l => l.write_bulk(acts, refusals, &now).await)
+    }
+
+    /// Notes that the person and dwelling lists lack what a bulk import
+    /// is about to write after `after_seq` (kept if an earlier, unfinished
+    /// one left an older mark), so a ledger whose import is cut short lists
+    /// them at its next open.
+    pub async fn defer_lists(&self, after_seq: i64) -> Result<(), LedgerError> {
+        if self.lists_pending().await?.is_some() {
+            return Ok(());
+        }
+        each!(self, l => l.set_meta("lists_pending_after", &after_seq.to_string()).await)
+    }
+
+    /// The seq after which the lists are incomplete, if they are.
+    pub async fn lists_pending(&self) -> Result<Option<i64>, LedgerError> {
+        read(async { each!(self, l => l.meta("lists_pending_after").await) })
+            .await?
+            .map(|v| v.parse().map_err(|_| corrupt("meta lists_pending_after")))
+            .transpose()
+    }
+
+    /// Adds the gathered pairs to the person and dwelling lists, in key
+    /// order, in one transaction that also clears the mark of
+    /// [`Ledger::defer_lists`].
+    pub async fn add_lists(&self, persons: Grouped, dwellings: Grouped) -> Result<(), LedgerError> {
+        each!(self, l => l.add_lists(persons, dwellings).await)
+    }
+
+    /// Lists the persons and dwellings of every act after `after_seq`,
+    /// from the ledger itself (the replay stream and the residences).
+    pub async fn relist(&self, after_seq: i64) -> Result<(), LedgerError> {
+        use futures_util::StreamExt;
+        let io = |e: std::io::Error| LedgerError::Unavailable(format!("temporary files: {e}"));
+        let mut persons = KeyedSeqs::default();
+        let last = self.last_seq().await?;
+        let log_start = self.log_start().await?.unwrap_or(last + 1);
+        let mut push = |e: ReplayEntry| -> Result<(), LedgerError> {
+            for p in mentioned(&e) {
+                persons.push(p.get() as i64, e.seq).map_err(io)?;
+            }
+            Ok(())
+        };
+        if log_start - 1 > after_seq {
+            let mut rows = std::pin::pin!(self.replay_json(after_seq, log_start - 1));
+            while let Some(e) = rows.next().await {
+                push(e?)?;
+            }
+        }
+        let mut rows = std::pin::pin!(self.replay_log(after_seq.max(log_start - 1)));
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            for e in row.entries()? {
+                let e = e.map_err(|err| corrupt(format_args!("replay log: {err}")))?;
+                if e.seq > after_seq {
+                    push(e)?;
+                }
+            }
+        }
+        let mut dwellings = KeyedSeqs::default();
+        let mut rows = std::pin::pin!(each!(self, l => l.residence_dwellings(after_seq)));
+        while let Some(r) = rows.next().await {
+            let (seq, dwelling) = r?;
+            dwellings.push(dwelling_key(&dwelling), seq).map_err(io)?;
+        }
+        self.add_lists(
+            persons.finish().map_err(io)?,
+            dwellings.finish().map_err(io)?,
+        )
+        .await
+    }
+
+    /// Every recorded act id, in no particular order (streams).
+    pub fn act_ids(&self) -> BoxStream<'_, Result<String, LedgerError>> {
+        each!(self, l => l.act_ids())
     }
 
     /// Refused records, oldest first, after `after_id`, at most `limit`.
@@ -454,16 +543,61 @@ impl Ledger {
         dwelling: &str,
         on: NaiveDate,
     ) -> Result<Vec<Registration>, LedgerError> {
-        read(async { each!(self, l => l.registrations(dwelling, on).await) }).await
+        read(async {
+            let here = each!(self, l => l.list(true, dwelling_key(dwelling)).await)?;
+            let rows = each!(self, l => l.residences(&here).await)?;
+            let mut live: Vec<ResidenceRow> = rows
+                .into_iter()
+                .filter(|r| r.dwelling == dwelling && r.in_force_on(on))
+                .collect();
+            // A permanent registration ends at the person's next one.
+            let persons: Vec<i64> = live.iter().map(|r| r.person).collect();
+            let mut theirs = Vec::new();
+            for p in persons {
+                theirs.extend(each!(self, l => l.list(false, p).await)?);
+            }
+            theirs.sort_unstable();
+            theirs.dedup();
+            let others = each!(self, l => l.residences(&theirs).await)?;
+            live.retain(|r| r.kind == "temporary" || !others.iter().any(|n| n.replaces(r, on)));
+            live.sort_by(|a, b| (&a.from, a.person).cmp(&(&b.from, b.person)));
+            live.into_iter()
+                .map(|r| {
+                    Ok(Registration {
+                        person: stored_iin(r.person)?,
+                        kind: stored_residence_type(&r.kind)?,
+                        since: stored_date(&r.from)?,
+                        act_id: r.act_id,
+                    })
+                })
+                .collect()
+        })
+        .await
     }
 
     /// The birth and name-change acts (not annulled) that mention each of
     /// `iins`, for working out names over time.
     pub async fn name_acts(&self, iins: &[Iin]) -> Result<Vec<(Iin, Act)>, LedgerError> {
-        if iins.is_empty() {
-            return Ok(Vec::new());
-        }
-        read(async { each!(self, l => l.name_acts(iins).await) }).await
+        read(async {
+            let mut whose: HashMap<i64, Vec<Iin>> = HashMap::new();
+            for &i in iins {
+                for seq in each!(self, l => l.list(false, i.get() as i64).await)? {
+                    whose.entry(seq).or_default().push(i);
+                }
+            }
+            let seqs: Vec<i64> = whose.keys().copied().collect();
+            let mut out = Vec::new();
+            for a in each!(self, l => l.records(&seqs).await)? {
+                if a.annulled_by.is_none() && matches!(a.act.kind(), Kind::Birth | Kind::NameChange)
+                {
+                    for &i in &whose[&a.seq] {
+                        out.push((i, a.act.clone()));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     pub async fn act(&self, act_id: &str) -> Result<Option<ActRecord>, LedgerError> {
@@ -472,7 +606,13 @@ impl Ledger {
 
     /// Every act that mentions `iin`, in ledger order.
     pub async fn acts_of(&self, iin: Iin) -> Result<Vec<ActRecord>, LedgerError> {
-        read(async { each!(self, l => l.acts_of(iin).await) }).await
+        read(async {
+            let seqs = each!(self, l => l.list(false, iin.get() as i64).await)?;
+            let mut acts = each!(self, l => l.records(&seqs).await)?;
+            acts.sort_by_key(|a| a.seq);
+            Ok(acts)
+        })
+        .await
     }
 }
 
@@ -506,11 +646,49 @@ fn log_row(acts: &[NewAct]) -> Option<LogRow> {
     })
 }
 
-/// (iin, seq) pairs of a batch's `act_persons` rows.
-fn mentions(acts: &[NewAct]) -> Vec<(i64, i64)> {
-    acts.iter()
-        .flat_map(|a| a.persons.iter().map(move |p| (p.get() as i64, a.seq)))
-        .collect()
+/// Everyone a replayed record concerns, also through the act it names.
+fn mentioned(e: &ReplayEntry) -> Vec<Iin> {
+    let mut v = e.act.persons();
+    if let Some(t) = e.target_target.as_ref().or(e.target.as_ref()) {
+        v.extend(t.persons());
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// A residence row, as the household query reads it.
+#[derive(Clone, Debug)]
+struct ResidenceRow {
+    seq: i64,
+    dwelling: String,
+    person: i64,
+    from: String,
+    to: Option<String>,
+    kind: String,
+    act_id: String,
+    annulled: bool,
+}
+
+impl ResidenceRow {
+    /// Registered on `on`: started, not yet deregistered (`to` is the
+    /// first day away), not annulled. Dates are ISO text: they compare.
+    fn in_force_on(&self, on: NaiveDate) -> bool {
+        let on = on.to_string();
+        !self.annulled && self.from <= on && self.to.as_ref().is_none_or(|t| *t > on)
+    }
+
+    /// Does this (permanent, started by `on`) registration end `r`, the
+    /// same person's permanent one: later, or from the same day with the
+    /// greater act_id (never arrival)?
+    fn replaces(&self, r: &ResidenceRow, on: NaiveDate) -> bool {
+        self.person == r.person
+            && self.kind == "permanent"
+            && self.seq != r.seq
+            && !self.annulled
+            && self.from <= on.to_string()
+            && (self.from > r.from || (self.from == r.from && self.act_id > r.act_id))
+    }
 }
 
 /// (target_seq, seq) of a batch's annulments.

@@ -1,14 +1,11 @@
 //! The PostgreSQL backend (production): each table of a batch in one
 //! `INSERT … SELECT FROM UNNEST(arrays)` statement.
 
+use super::lists::{Grouped, grouped, pairs, parse_list};
 use super::{
-    ActRecord, LedgerCounts, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, Registration,
-    ReplayEntry, StoredAct, annulments, entry_from_json, log_row, mentions, stored_act,
-    stored_date, stored_iin, stored_residence_type,
+    ActRecord, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, ReplayEntry, ResidenceRow,
+    StoredAct, annulments, entry_from_json, log_row, stored_act,
 };
-use crate::acts::Act;
-use crate::iin::Iin;
-use chrono::NaiveDate;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -107,26 +104,6 @@ impl PgLedger {
         )
     }
 
-    pub(super) async fn counts(&self) -> Result<LedgerCounts, LedgerError> {
-        let (acts, link_acts, last_seq): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*)::BIGINT, \
-                    COUNT(*) FILTER (WHERE kind IN ('birth','paternity','adoption','marriage','divorce'))::BIGINT, \
-                    COALESCE(MAX(seq), 0)::BIGINT FROM acts",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let persons: i64 =
-            sqlx::query_scalar("SELECT COUNT(DISTINCT iin)::BIGINT FROM act_persons")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(LedgerCounts {
-            acts: acts as u64,
-            link_acts: link_acts as u64,
-            last_seq,
-            persons_upper: persons as u64,
-        })
-    }
-
     pub(super) async fn find_by_ids(
         &self,
         ids: &[&str],
@@ -166,8 +143,109 @@ impl PgLedger {
     ) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         insert_all(&mut tx, acts, refusals, now).await?;
+        let (persons, dwellings) = pairs(acts);
+        upsert_lists(&mut tx, "person_acts", "iin", &grouped(persons)).await?;
+        upsert_lists(&mut tx, "dwelling_acts", "dwelling", &grouped(dwellings)).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) async fn write_bulk(
+        &self,
+        acts: &[NewAct],
+        refusals: &[NewRefusal],
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let mut buf = Vec::with_capacity(acts.len() * 256);
+        for a in acts {
+            row(
+                &mut buf,
+                &[
+                    Some(&a.seq.to_string()),
+                    Some(&a.act_id),
+                    Some(a.kind.as_str()),
+                    Some(&a.body),
+                    a.target_seq.map(|t| t.to_string()).as_deref(),
+                    Some(&a.source),
+                    Some(now),
+                ],
+            );
+        }
+        copy(
+            &mut tx,
+            "acts (seq, act_id, kind, body, target_seq, source, received_at)",
+            &mut buf,
+        )
+        .await?;
+        for (t, seq) in annulments(acts) {
+            row(&mut buf, &[Some(&t.to_string()), Some(&seq.to_string())]);
+        }
+        copy(&mut tx, "annulments (target_seq, seq)", &mut buf).await?;
+        for a in acts {
+            if let Some(r) = &a.residence {
+                row(
+                    &mut buf,
+                    &[
+                        Some(&a.seq.to_string()),
+                        Some(&r.dwelling),
+                        Some(&(r.person.get() as i64).to_string()),
+                        Some(&r.from.to_string()),
+                        r.to.map(|d| d.to_string()).as_deref(),
+                        Some(r.kind.as_str()),
+                    ],
+                );
+            }
+        }
+        copy(
+            &mut tx,
+            "residences (seq, dwelling, person, from_date, to_date, type)",
+            &mut buf,
+        )
+        .await?;
+        for r in refusals {
+            row(
+                &mut buf,
+                &[
+                    r.act_id.as_deref(),
+                    Some(r.code.as_str()),
+                    Some(&r.detail),
+                    Some(&r.raw),
+                    Some(&r.raw_bytes.to_string()),
+                    Some(&r.source),
+                    r.line.map(|l| l.to_string()).as_deref(),
+                    Some(now),
+                ],
+            );
+        }
+        copy(
+            &mut tx,
+            "refused (act_id, code, detail, raw, raw_bytes, source, line, received_at)",
+            &mut buf,
+        )
+        .await?;
+        if let Some(log) = log_row(acts) {
+            let mut hex = String::with_capacity(2 + log.data.len() * 2);
+            hex.push_str("\\\\x");
+            for b in &log.data {
+                use std::fmt::Write;
+                let _ = write!(hex, "{b:02x}");
+            }
+            // The hex form of bytea, its backslash escaped for COPY.
+            buf.extend_from_slice(
+                format!("{}\t{}\t{hex}\n", log.first_seq, log.last_seq).as_bytes(),
+            );
+            copy(&mut tx, "graph_log (first_seq, last_seq, data)", &mut buf).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) fn act_ids(&self) -> BoxStream<'_, Result<String, LedgerError>> {
+        sqlx::query_scalar::<_, String>("SELECT act_id FROM acts")
+            .fetch(&self.pool)
+            .map(|r| Ok(r?))
+            .boxed()
     }
 
     pub(super) async fn refused(
@@ -231,53 +309,94 @@ impl PgLedger {
         .boxed()
     }
 
-    pub(super) async fn registrations(
-        &self,
-        dwelling: &str,
-        on: NaiveDate,
-    ) -> Result<Vec<Registration>, LedgerError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT r.person, r.type, r.from_date, a.act_id FROM residences r \
-             JOIN acts a ON a.seq = r.seq \
-             WHERE r.dwelling = $1 AND r.from_date <= $2 AND (r.to_date IS NULL OR r.to_date > $2) \
-               AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
-               AND (r.type = 'temporary' OR NOT EXISTS ( \
-                    SELECT 1 FROM residences n JOIN acts na ON na.seq = n.seq \
-                    WHERE n.person = r.person AND n.type = 'permanent' \
-                      AND n.seq <> r.seq AND n.from_date <= $2 \
-                      AND (n.from_date > r.from_date OR (n.from_date = r.from_date AND na.act_id > a.act_id)) \
-                      AND NOT EXISTS (SELECT 1 FROM annulments y WHERE y.target_seq = n.seq))) \
-             ORDER BY r.from_date, r.person",
+    pub(super) async fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         )
-        .bind(dwelling)
-        .bind(on.to_string())
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The seqs listed for a person (`dwelling` false) or a dwelling key.
+    pub(super) async fn list(&self, dwelling: bool, key: i64) -> Result<Vec<i64>, LedgerError> {
+        let sql = if dwelling {
+            "SELECT seqs FROM dwelling_acts WHERE dwelling = $1"
+        } else {
+            "SELECT seqs FROM person_acts WHERE iin = $1"
+        };
+        let found: Option<String> = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        found.map_or(Ok(Vec::new()), |s| parse_list(&s))
+    }
+
+    pub(super) async fn residences(&self, seqs: &[i64]) -> Result<Vec<ResidenceRow>, LedgerError> {
+        let rows: Vec<ResidenceTuple> = sqlx::query_as(
+            "SELECT r.seq, r.dwelling, r.person, r.from_date, r.to_date, r.type, a.act_id, \
+             EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
+             FROM residences r JOIN acts a ON a.seq = r.seq WHERE r.seq = ANY($1)",
+        )
+        .bind(seqs)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(person, kind, since, act_id)| {
-                Ok(Registration {
-                    person: stored_iin(person)?,
-                    kind: stored_residence_type(&kind)?,
-                    since: stored_date(&since)?,
-                    act_id,
-                })
-            })
+        Ok(rows.into_iter().map(residence_row).collect())
+    }
+
+    /// The acts with these seqs, as shown to staff.
+    pub(super) async fn records(&self, seqs: &[i64]) -> Result<Vec<ActRecord>, LedgerError> {
+        let sql = format!("{RECORD} WHERE a.seq = ANY($1)");
+        sqlx::query_as::<_, RecordRow>(&sql)
+            .bind(seqs)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(record)
             .collect()
     }
 
-    pub(super) async fn name_acts(&self, iins: &[Iin]) -> Result<Vec<(Iin, Act)>, LedgerError> {
-        let ids: Vec<i64> = iins.iter().map(|i| i.get() as i64).collect();
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT ap.iin, a.seq, a.body FROM act_persons ap JOIN acts a ON a.seq = ap.seq \
-             WHERE ap.iin = ANY($1) AND a.kind IN ('birth', 'name_change') \
-               AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = a.seq)",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(iin, seq, body)| Ok((stored_iin(iin)?, stored_act(seq, &body)?)))
-            .collect()
+    pub(super) fn residence_dwellings(
+        &self,
+        after_seq: i64,
+    ) -> BoxStream<'_, Result<(i64, String), LedgerError>> {
+        sqlx::query_as::<_, (i64, String)>("SELECT seq, dwelling FROM residences WHERE seq > $1")
+            .bind(after_seq)
+            .fetch(&self.pool)
+            .map(|r| Ok(r?))
+            .boxed()
+    }
+
+    pub(super) async fn add_lists(
+        &self,
+        persons: Grouped,
+        dwellings: Grouped,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        for (table, key, rows) in [
+            ("person_acts", "iin", persons),
+            ("dwelling_acts", "dwelling", dwellings),
+        ] {
+            let mut chunk = Vec::with_capacity(10_000);
+            for row in rows {
+                chunk.push(
+                    row.map_err(|e| LedgerError::Unavailable(format!("temporary files: {e}")))?,
+                );
+                if chunk.len() == 10_000 {
+                    upsert_lists(&mut tx, table, key, &chunk).await?;
+                    chunk.clear();
+                }
+            }
+            upsert_lists(&mut tx, table, key, &chunk).await?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = 'lists_pending_after'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn act(&self, act_id: &str) -> Result<Option<ActRecord>, LedgerError> {
@@ -288,19 +407,6 @@ impl PgLedger {
             .await?
             .map(record)
             .transpose()
-    }
-
-    pub(super) async fn acts_of(&self, iin: Iin) -> Result<Vec<ActRecord>, LedgerError> {
-        let sql = format!(
-            "{RECORD} JOIN act_persons ap ON ap.seq = a.seq WHERE ap.iin = $1 ORDER BY a.seq"
-        );
-        sqlx::query_as::<_, RecordRow>(&sql)
-            .bind(iin.get() as i64)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(record)
-            .collect()
     }
 }
 
@@ -333,17 +439,14 @@ async fn insert_all(
         .execute(&mut **tx)
         .await?;
     }
-    let pairs = |table: &str, cols: &str, rows: Vec<(i64, i64)>| {
+    let two = |table: &str, cols: &str, rows: Vec<(i64, i64)>| {
         let sql = format!(
             "INSERT INTO {table} ({cols}) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])"
         );
         let (a, b): (Vec<i64>, Vec<i64>) = rows.into_iter().unzip();
         (sql, a, b)
     };
-    for (sql, a, b) in [
-        pairs("act_persons", "iin, seq", mentions(acts)),
-        pairs("annulments", "target_seq, seq", annulments(acts)),
-    ] {
+    for (sql, a, b) in [two("annulments", "target_seq, seq", annulments(acts))] {
         if !a.is_empty() {
             sqlx::query(&sql).bind(a).bind(b).execute(&mut **tx).await?;
         }
@@ -391,5 +494,94 @@ async fn insert_all(
             .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Appends one row of COPY's text format: fields separated by tabs, `\N`
+/// for NULL, backslash, tab, newline and carriage return escaped.
+fn row(buf: &mut Vec<u8>, fields: &[Option<&str>]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push(b'\t');
+        }
+        match f {
+            None => buf.extend_from_slice(b"\\N"),
+            Some(s) => {
+                for &b in s.as_bytes() {
+                    match b {
+                        b'\\' => buf.extend_from_slice(b"\\\\"),
+                        b'\t' => buf.extend_from_slice(b"\\t"),
+                        b'\n' => buf.extend_from_slice(b"\\n"),
+                        b'\r' => buf.extend_from_slice(b"\\r"),
+                        _ => buf.push(b),
+                    }
+                }
+            }
+        }
+    }
+    buf.push(b'\n');
+}
+
+/// `COPY <table> FROM STDIN` of the rows in `buf` (then emptied).
+async fn copy(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &str,
+    buf: &mut Vec<u8>,
+) -> Result<(), LedgerError> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let mut c = tx.copy_in_raw(&format!("COPY {table} FROM STDIN")).await?;
+    c.send(std::mem::take(buf)).await?;
+    c.finish().await?;
+    Ok(())
+}
+
+type ResidenceTuple = (
+    i64,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    bool,
+);
+
+fn residence_row(
+    (seq, dwelling, person, from, to, kind, act_id, annulled): ResidenceTuple,
+) -> ResidenceRow {
+    ResidenceRow {
+        seq,
+        dwelling,
+        person,
+        from,
+        to,
+        kind,
+        act_id,
+        annulled,
+    }
+}
+
+/// Appends `rows` (key, "seq,seq", keys distinct) to a list table; new
+/// keys get a row.
+async fn upsert_lists(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &str,
+    key: &str,
+    rows: &[(i64, String)],
+) -> Result<(), LedgerError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (keys, lists): (Vec<i64>, Vec<&str>) = rows.iter().map(|(k, l)| (*k, l.as_str())).unzip();
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({key}, seqs) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[]) \
+         ON CONFLICT ({key}) DO UPDATE SET seqs = {table}.seqs || ',' || EXCLUDED.seqs"
+    ))
+    .bind(keys)
+    .bind(lists)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

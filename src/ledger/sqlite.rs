@@ -1,14 +1,11 @@
 //! The SQLite backend (the embedded default): one file in WAL mode, so
 //! readers never wait for the writer; multi-row prepared inserts.
 
+use super::lists::{Grouped, grouped, pairs, parse_list};
 use super::{
-    ActRecord, LedgerCounts, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, Registration,
-    ReplayEntry, StoredAct, annulments, entry_from_json, log_row, mentions, stored_act,
-    stored_date, stored_iin, stored_residence_type,
+    ActRecord, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, ReplayEntry, ResidenceRow,
+    StoredAct, annulments, entry_from_json, log_row, stored_act,
 };
-use crate::acts::Act;
-use crate::iin::Iin;
-use chrono::NaiveDate;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::sqlite::{
@@ -22,6 +19,11 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct SqliteLedger {
     pool: SqlitePool,
+    /// The one connection bulk imports write through, kept between
+    /// transactions so its large page cache stays warm.
+    bulk: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
+    /// Boxed: the options are large and only read when the bulk connection opens.
+    opts: Box<SqliteConnectOptions>,
 }
 
 /// Rows per multi-row INSERT: under SQLite's 32,766 bound parameters for
@@ -82,13 +84,20 @@ impl SqliteLedger {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteLedger { pool })
+        Ok(SqliteLedger {
+            pool,
+            bulk: Default::default(),
+            opts: Box::new(opts),
+        })
     }
 
     pub(super) async fn close(&self) {
+        if let Some(c) = self.bulk.lock().await.take() {
+            let _ = sqlx::Connection::close(c).await;
+        }
         self.pool.close().await;
     }
 
@@ -112,25 +121,6 @@ impl SqliteLedger {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM acts")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    pub(super) async fn counts(&self) -> Result<LedgerCounts, LedgerError> {
-        let (acts, link_acts, last_seq): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), \
-                    COALESCE(SUM(kind IN ('birth','paternity','adoption','marriage','divorce')), 0), \
-                    COALESCE(MAX(seq), 0) FROM acts",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let persons: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT iin) FROM act_persons")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(LedgerCounts {
-            acts: acts as u64,
-            link_acts: link_acts as u64,
-            last_seq,
-            persons_upper: persons as u64,
-        })
     }
 
     pub(super) async fn find_by_ids(
@@ -178,9 +168,43 @@ impl SqliteLedger {
         now: &str,
     ) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
-        insert_all(&mut tx, acts, refusals, now).await?;
+        insert_all(&mut tx, acts, refusals, now, true).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) async fn write_bulk(
+        &self,
+        acts: &[NewAct],
+        refusals: &[NewRefusal],
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        use sqlx::{Connection, Executor};
+        let mut slot = self.bulk.lock().await;
+        if slot.is_none() {
+            let mut c = self.opts.connect().await?;
+            // Sync at checkpoints, not at each commit (a process that dies
+            // loses nothing committed); a large page cache; rare checkpoints
+            // for a stream of big transactions.
+            c.execute(
+                "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; \
+                 PRAGMA wal_autocheckpoint = 65536",
+            )
+            .await?;
+            *slot = Some(c);
+        }
+        let conn = slot.as_mut().expect("connected above");
+        let mut tx = conn.begin().await?;
+        insert_all(&mut tx, acts, refusals, now, false).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) fn act_ids(&self) -> BoxStream<'_, Result<String, LedgerError>> {
+        sqlx::query_scalar::<_, String>("SELECT act_id FROM acts")
+            .fetch(&self.pool)
+            .map(|r| Ok(r?))
+            .boxed()
     }
 
     pub(super) async fn refused(
@@ -245,58 +269,111 @@ impl SqliteLedger {
         .boxed()
     }
 
-    pub(super) async fn registrations(
-        &self,
-        dwelling: &str,
-        on: NaiveDate,
-    ) -> Result<Vec<Registration>, LedgerError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT r.person, r.type, r.from_date, a.act_id FROM residences r \
-             JOIN acts a ON a.seq = r.seq \
-             WHERE r.dwelling = ?1 AND r.from_date <= ?2 AND (r.to_date IS NULL OR r.to_date > ?2) \
-               AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
-               AND (r.type = 'temporary' OR NOT EXISTS ( \
-                    SELECT 1 FROM residences n JOIN acts na ON na.seq = n.seq \
-                    WHERE n.person = r.person AND n.type = 'permanent' \
-                      AND n.seq <> r.seq AND n.from_date <= ?2 \
-                      AND (n.from_date > r.from_date OR (n.from_date = r.from_date AND na.act_id > a.act_id)) \
-                      AND NOT EXISTS (SELECT 1 FROM annulments y WHERE y.target_seq = n.seq))) \
-             ORDER BY r.from_date, r.person",
-        )
-        .bind(dwelling)
-        .bind(on.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(person, kind, since, act_id)| {
-                Ok(Registration {
-                    person: stored_iin(person)?,
-                    kind: stored_residence_type(&kind)?,
-                    since: stored_date(&since)?,
-                    act_id,
-                })
-            })
-            .collect()
+    pub(super) async fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
-    pub(super) async fn name_acts(&self, iins: &[Iin]) -> Result<Vec<(Iin, Act)>, LedgerError> {
+    /// The seqs listed for a person (`dwelling` false) or a dwelling key.
+    pub(super) async fn list(&self, dwelling: bool, key: i64) -> Result<Vec<i64>, LedgerError> {
+        let sql = if dwelling {
+            "SELECT seqs FROM dwelling_acts WHERE dwelling = ?"
+        } else {
+            "SELECT seqs FROM person_acts WHERE iin = ?"
+        };
+        let found: Option<String> = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        found.map_or(Ok(Vec::new()), |s| parse_list(&s))
+    }
+
+    pub(super) async fn residences(&self, seqs: &[i64]) -> Result<Vec<ResidenceRow>, LedgerError> {
         let mut out = Vec::new();
-        for chunk in iins.chunks(500) {
+        for chunk in seqs.chunks(500) {
             let sql = format!(
-                "SELECT ap.iin, a.seq, a.body FROM act_persons ap JOIN acts a ON a.seq = ap.seq \
-                 WHERE ap.iin IN ({}) AND a.kind IN ('birth', 'name_change') \
-                   AND NOT EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = a.seq)",
+                "SELECT r.seq, r.dwelling, r.person, r.from_date, r.to_date, r.type, a.act_id, \
+                 EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
+                 FROM residences r JOIN acts a ON a.seq = r.seq WHERE r.seq IN ({})",
                 marks(chunk.len())
             );
-            let mut q = sqlx::query_as::<_, (i64, i64, String)>(&sql);
-            for i in chunk {
-                q = q.bind(i.get() as i64);
+            let mut q = sqlx::query_as::<_, ResidenceTuple>(&sql);
+            for s in chunk {
+                q = q.bind(*s);
             }
-            for (iin, seq, body) in q.fetch_all(&self.pool).await? {
-                out.push((stored_iin(iin)?, stored_act(seq, &body)?));
+            out.extend(
+                q.fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(residence_row),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The acts with these seqs, as shown to staff.
+    pub(super) async fn records(&self, seqs: &[i64]) -> Result<Vec<ActRecord>, LedgerError> {
+        let mut out = Vec::new();
+        for chunk in seqs.chunks(500) {
+            let sql = format!("{RECORD} WHERE a.seq IN ({})", marks(chunk.len()));
+            let mut q = sqlx::query_as::<_, RecordRow>(&sql);
+            for s in chunk {
+                q = q.bind(*s);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(record(r)?);
             }
         }
         Ok(out)
+    }
+
+    pub(super) fn residence_dwellings(
+        &self,
+        after_seq: i64,
+    ) -> BoxStream<'_, Result<(i64, String), LedgerError>> {
+        sqlx::query_as::<_, (i64, String)>("SELECT seq, dwelling FROM residences WHERE seq > ?")
+            .bind(after_seq)
+            .fetch(&self.pool)
+            .map(|r| Ok(r?))
+            .boxed()
+    }
+
+    pub(super) async fn add_lists(
+        &self,
+        persons: Grouped,
+        dwellings: Grouped,
+    ) -> Result<(), LedgerError> {
+        use sqlx::{Acquire, Executor};
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144")
+            .await?;
+        let mut tx = conn.begin().await?;
+        for (table, key, rows) in [
+            ("person_acts", "iin", persons),
+            ("dwelling_acts", "dwelling", dwellings),
+        ] {
+            let mut chunk = Vec::with_capacity(ROWS);
+            for row in rows {
+                chunk.push(
+                    row.map_err(|e| LedgerError::Unavailable(format!("temporary files: {e}")))?,
+                );
+                if chunk.len() == ROWS {
+                    upsert_lists(&mut tx, table, key, &chunk).await?;
+                    chunk.clear();
+                }
+            }
+            upsert_lists(&mut tx, table, key, &chunk).await?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = 'lists_pending_after'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        conn.execute("PRAGMA synchronous = FULL").await?;
+        Ok(())
     }
 
     pub(super) async fn act(&self, act_id: &str) -> Result<Option<ActRecord>, LedgerError> {
@@ -307,19 +384,6 @@ impl SqliteLedger {
             .await?
             .map(record)
             .transpose()
-    }
-
-    pub(super) async fn acts_of(&self, iin: Iin) -> Result<Vec<ActRecord>, LedgerError> {
-        let sql = format!(
-            "{RECORD} JOIN act_persons ap ON ap.seq = a.seq WHERE ap.iin = ? ORDER BY a.seq"
-        );
-        sqlx::query_as::<_, RecordRow>(&sql)
-            .bind(iin.get() as i64)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(record)
-            .collect()
     }
 }
 
@@ -345,6 +409,7 @@ async fn insert_all<'a>(
     acts: &'a [NewAct],
     refusals: &'a [NewRefusal],
     now: &'a str,
+    lists: bool,
 ) -> Result<(), LedgerError> {
     insert(
         tx,
@@ -361,15 +426,17 @@ async fn insert_all<'a>(
         },
     )
     .await?;
-    insert(
-        tx,
-        "INSERT INTO act_persons (iin, seq) ",
-        &mentions(acts),
-        |mut b, (iin, seq)| {
-            b.push_bind(*iin).push_bind(*seq);
-        },
-    )
-    .await?;
+    if lists {
+        let (persons, dwellings) = pairs(acts);
+        for (table, key, pairs) in [
+            ("person_acts", "iin", persons),
+            ("dwelling_acts", "dwelling", dwellings),
+        ] {
+            for chunk in grouped(pairs).chunks(ROWS) {
+                upsert_lists(tx, table, key, chunk).await?;
+            }
+        }
+    }
     insert(
         tx,
         "INSERT INTO annulments (target_seq, seq) ",
@@ -421,5 +488,53 @@ async fn insert_all<'a>(
             .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+type ResidenceTuple = (
+    i64,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    bool,
+);
+
+fn residence_row(
+    (seq, dwelling, person, from, to, kind, act_id, annulled): ResidenceTuple,
+) -> ResidenceRow {
+    ResidenceRow {
+        seq,
+        dwelling,
+        person,
+        from,
+        to,
+        kind,
+        act_id,
+        annulled,
+    }
+}
+
+/// Appends `rows` (key, "seq,seq") to a list table; new keys get a row.
+async fn upsert_lists(
+    tx: &mut Transaction<'_, Sqlite>,
+    table: &str,
+    key: &str,
+    rows: &[(i64, String)],
+) -> Result<(), LedgerError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("INSERT INTO {table} ({key}, seqs) "));
+    qb.push_values(rows, |mut b, (k, list)| {
+        b.push_bind(*k).push_bind(list.as_str());
+    });
+    qb.push(format!(
+        " ON CONFLICT ({key}) DO UPDATE SET seqs = seqs || ',' || excluded.seqs"
+    ));
+    qb.build().persistent(true).execute(&mut **tx).await?;
     Ok(())
 }

@@ -60,9 +60,9 @@ impl IngestReport {
 const JUDGED_PER_LOCK: usize = 64;
 
 /// A parsed line, or why it could not be parsed.
-type Parsed = Result<Act, (Option<String>, Refusal)>;
+pub(super) type Parsed = Result<Act, (Option<String>, Refusal)>;
 
-fn parse(line: &Line) -> Parsed {
+pub(super) fn parse(line: &Line) -> Parsed {
     if line.len > MAX_LINE_BYTES as u64 {
         return Err((
             None,
@@ -80,8 +80,9 @@ fn parse(line: &Line) -> Parsed {
 
 /// Acts a batch needs to know about, by act_id: those in the ledger plus
 /// those accepted earlier in the same batch.
-struct Known {
-    acts: HashMap<String, StoredAct>,
+#[derive(Default)]
+pub(super) struct Known {
+    pub(super) acts: HashMap<String, StoredAct, foldhash::fast::RandomState>,
 }
 
 impl Registry {
@@ -234,7 +235,8 @@ impl Registry {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut acts = self.ledger.find_by_ids(&ids).await?;
+        let mut acts: HashMap<String, StoredAct, foldhash::fast::RandomState> =
+            self.ledger.find_by_ids(&ids).await?.into_iter().collect();
         let inner: Vec<i64> = acts
             .values()
             .filter(|a| a.act.kind() == Kind::Divorce)
@@ -255,7 +257,7 @@ fn clash_is_a_second_writer(e: LedgerError) -> LedgerError {
     }
 }
 
-enum Judged {
+pub(super) enum Judged {
     /// With the persons the act concerns through the act it names, and
     /// the acts it names (for the replay log).
     Accepted {
@@ -270,7 +272,7 @@ enum Judged {
 
 /// Decides one parsed record against the ledger and the graph, applying it
 /// to the graph when accepted.
-fn judge(
+pub(super) fn judge(
     graph: &mut FamilyGraph,
     journal: &mut Journal,
     act: &Act,
@@ -344,7 +346,12 @@ fn judge(
     })
 }
 
-fn refusal_row(line: &Line, source: &str, act_id: Option<String>, r: &Refusal) -> NewRefusal {
+pub(super) fn refusal_row(
+    line: &Line,
+    source: &str,
+    act_id: Option<String>,
+    r: &Refusal,
+) -> NewRefusal {
     NewRefusal {
         act_id,
         code: r.code,

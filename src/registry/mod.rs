@@ -18,12 +18,14 @@
 //! database calls); the graph sits in a `parking_lot::RwLock`, held by
 //! readers for the length of an answer and never across an `.await`.
 
+mod bulk;
 mod household;
 mod ingest;
 pub mod lines;
 mod names;
 mod snapshots;
 
+pub use bulk::{BulkError, BulkOptions, BulkProgress};
 pub use household::Resident;
 pub use ingest::{IngestReport, LineOutcome};
 pub use lines::{Line, LineSplitter, Lines};
