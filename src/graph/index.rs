@@ -33,6 +33,14 @@ impl IinIndex {
         }
     }
 
+    /// Makes room for `more` IINs, so that many inserts rehash at most once.
+    pub(super) fn reserve(&mut self, more: usize) {
+        let want = ((self.len + more) * LOAD_DEN / LOAD_NUM + 1).next_power_of_two();
+        while self.slots.len() < want {
+            self.grow();
+        }
+    }
+
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.len

@@ -255,6 +255,19 @@ impl FamilyGraph {
         }
     }
 
+    /// Makes room for this many more persons, links and acts at once (a
+    /// bulk import knows roughly how many are coming): growing a sixteenth
+    /// at a time would copy every array over and over.
+    pub fn reserve(&mut self, persons: usize, links: usize, acts: usize) {
+        self.g.reserve_exact_nodes(persons);
+        self.g.reserve_exact_edges(links);
+        self.marriages.reserve_exact(links / 5);
+        self.index.reserve(persons);
+        self.acts.bytes.reserve_exact(acts * 12);
+        self.acts.ends.reserve_exact(acts);
+        self.acts.dates.reserve_exact(acts);
+    }
+
     /// Runs `f` as the writer of `batch`, beside readers: `f` sees the
     /// graph as its records leave it, while what readers see (between the
     /// calls of one batch, until [`FamilyGraph::publish`]) stays what was

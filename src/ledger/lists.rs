@@ -54,8 +54,9 @@ pub(super) fn grouped(mut pairs: Pairs) -> Vec<(i64, String)> {
     out
 }
 
-/// Pairs kept in memory before a sorted run is spilled (12 bytes each).
-const RUN: usize = 16 << 20;
+/// Pairs kept in memory before a sorted run is spilled (16 bytes each, so
+/// 64 MiB; a whole country spills a few dozen runs, merged in one pass).
+const RUN: usize = 4 << 20;
 
 /// (key, seq) pairs in any order, given back grouped by key in key order.
 #[derive(Default)]
@@ -67,6 +68,10 @@ pub struct KeyedSeqs {
 impl KeyedSeqs {
     pub fn push(&mut self, key: i64, seq: i64) -> io::Result<()> {
         let seq = u32::try_from(seq).expect("seqs below 2^32");
+        if self.buf.capacity() == 0 {
+            // Once, whole: doubling would copy it again and again.
+            self.buf.reserve_exact(RUN);
+        }
         self.buf.push((key, seq));
         if self.buf.len() >= RUN {
             self.spill()?;

@@ -22,13 +22,12 @@
 //! the committed transactions hold. Until then the ledger carries a mark
 //! that makes its next open list them from the records themselves.
 
-use super::ingest::{Judged, Known, Parsed, judge, parse, refusal_row};
+use super::ingest::{Judged, Known, Parsed, accepted, judge, parse, refusal_row};
 use super::{IngestReport, Line, LineOutcome, Lines, Registry};
-use crate::acts::{ActBody, Kind, compact};
 use crate::graph::Journal;
-use crate::ledger::{LedgerError, NewAct, NewRefusal, StoredAct};
+use crate::ledger::{LedgerError, NewAct, NewRefusal};
 use futures_util::StreamExt;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -67,7 +66,9 @@ pub enum BulkError {
 /// Lines parsed per message from the reading thread.
 const PARSED_CHUNK: usize = 8192;
 
-/// One ledger transaction being built or in flight.
+/// One ledger transaction being built or in flight. Its buffers are
+/// reused once it is committed: fresh ones of this size cost page faults
+/// and copies in growth that took a tenth of an import's time.
 #[derive(Default)]
 struct Txn {
     acts: Vec<NewAct>,
@@ -75,6 +76,29 @@ struct Txn {
     outcomes: Vec<LineOutcome>,
     last_seq: i64,
     bytes: u64,
+}
+
+impl Txn {
+    fn with_capacity(n: usize) -> Txn {
+        Txn {
+            acts: Vec::with_capacity(n),
+            outcomes: Vec::with_capacity(n),
+            ..Txn::default()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.acts.clear();
+        self.refusals.clear();
+        self.outcomes.clear();
+    }
+}
+
+/// Buffers of committed transactions, for the next ones.
+#[derive(Default)]
+struct Spare {
+    txns: Vec<Txn>,
+    journals: Vec<Journal>,
 }
 
 /// Estimated bytes per record of an NDJSON file (to size things upfront).
@@ -99,6 +123,13 @@ impl Registry {
             .to_string_lossy()
             .into_owned();
         let expected = size / BYTES_PER_RECORD;
+        // A whole population has about one person per four records and a
+        // link per two; room that goes unused is address space, not memory.
+        self.graph.write().reserve(
+            expected as usize / 4,
+            expected as usize / 2,
+            expected as usize,
+        );
         self.ledger.defer_lists(*last_seq).await?;
         let mut persons = crate::ledger::KeyedSeqs::default();
         let mut dwellings = crate::ledger::KeyedSeqs::default();
@@ -162,24 +193,25 @@ impl Registry {
         let started = std::time::Instant::now();
         let transaction = opts.transaction;
         let mut known = Known::default();
-        // For each act in `known`: the last seq whose transaction needs it.
-        let mut needed_until: HashMap<String, i64, foldhash::fast::RandomState> =
-            HashMap::default();
         // Journals of transactions judged but not yet committed, oldest first.
         let mut in_flight: VecDeque<(i64, Journal)> = VecDeque::new();
         let mut seq = *last_seq;
-        let mut txn = Txn::default();
+        let mut txn = Txn::with_capacity(transaction);
+        let mut spare = Spare::default();
         let mut journal = Journal::default();
         let mut done = BulkProgress::default();
         let mut failed: Option<BulkError> = None;
 
-        let mut settle = |t: Txn,
+        let mut settle = |mut t: Txn,
+                          spare: &mut Spare,
                           in_flight: &mut VecDeque<(i64, Journal)>,
                           known: &mut Known,
-                          needed_until: &mut HashMap<String, i64, foldhash::fast::RandomState>,
                           done: &mut BulkProgress|
          -> std::io::Result<()> {
-            in_flight.pop_front();
+            if let Some((_, mut j)) = in_flight.pop_front() {
+                j.commit();
+                spare.journals.push(j);
+            }
             for a in &t.acts {
                 for p in &a.persons {
                     persons.push(p.get() as i64, a.seq)?;
@@ -192,13 +224,12 @@ impl Registry {
             done.bytes = t.bytes;
             // Pruned now and then, not at every transaction: a pass over
             // the map costs as much as a few thousand inserts.
-            if known.acts.len() > 8 * transaction {
-                known
-                    .acts
-                    .retain(|id, _| needed_until.get(id).is_some_and(|&s| s > t.last_seq));
-                needed_until.retain(|_, s| *s > t.last_seq);
+            if known.len() > 8 * transaction {
+                known.prune(t.last_seq);
             }
             progress(done);
+            t.clear();
+            spare.txns.push(t);
             Ok(())
         };
 
@@ -216,11 +247,11 @@ impl Registry {
             for (_, p) in &chunk {
                 let Ok(act) = p else { continue };
                 let id = act.act_id.as_str();
-                if !known.acts.contains_key(id) && seen.contains(id) {
+                if !known.contains(id) && seen.contains(id) {
                     ask.push(id);
                 }
                 if let Some(r) = act.reference()
-                    && !known.acts.contains_key(r.as_str())
+                    && !known.contains(r.as_str())
                 {
                     ask.push(r.as_str());
                 }
@@ -234,8 +265,7 @@ impl Registry {
                     break;
                 }
             };
-            let mut touched: Vec<String> = fetched.keys().cloned().collect();
-            known.acts.extend(fetched);
+            known.extend(fetched, seq);
 
             {
                 let mut g = self.graph.write();
@@ -253,44 +283,11 @@ impl Registry {
                             match judged {
                                 Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
                                 Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                                Judged::Accepted {
-                                    target_seq,
-                                    mentions,
-                                    target,
-                                    target_target,
-                                } => {
+                                Judged::Accepted(a) => {
                                     seq += 1;
-                                    let entry = compact::Entry {
-                                        seq,
-                                        act,
-                                        target: target.map(|t| *t),
-                                        target_target: target_target.map(|t| *t),
-                                    };
                                     let src = format!("{source}:{}", line.no);
-                                    txn.acts
-                                        .push(NewAct::new(&entry, target_seq, &mentions, src));
-                                    let act = entry.act;
-                                    if let ActBody::Annulment { target_act, .. } = &act.body
-                                        && let Some(t) = known.acts.get_mut(target_act.as_str())
-                                    {
-                                        t.annulled = true;
-                                        touched.push(target_act.to_string());
-                                    }
-                                    if let Some(r) = act.reference() {
-                                        touched.push(r.to_string());
-                                    }
-                                    let id = act.act_id.to_string();
-                                    seen.insert(&id);
-                                    touched.push(id.clone());
-                                    known.acts.insert(
-                                        id,
-                                        StoredAct {
-                                            seq,
-                                            act,
-                                            target_seq,
-                                            annulled: false,
-                                        },
-                                    );
+                                    seen.insert(act.act_id.as_str());
+                                    txn.acts.push(accepted(&mut known, act, a, seq, src));
                                     Ok(LineOutcome::Accepted { seq })
                                 }
                             }
@@ -310,20 +307,25 @@ impl Registry {
             if failed.is_some() {
                 break;
             }
-            for id in touched {
-                needed_until.insert(id, seq);
-            }
             txn.last_seq = seq;
             txn.bytes = consumed;
             if txn.outcomes.len() >= opts.transaction {
-                in_flight.push_back((seq, std::mem::take(&mut journal)));
-                if txn_tx.send(std::mem::take(&mut txn)).await.is_err() {
+                let j = spare.journals.pop().unwrap_or_default();
+                in_flight.push_back((seq, std::mem::replace(&mut journal, j)));
+                let next = spare
+                    .txns
+                    .pop()
+                    .unwrap_or_else(|| Txn::with_capacity(transaction));
+                if txn_tx
+                    .send(std::mem::replace(&mut txn, next))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
             while let Ok(t) = ack_rx.try_recv() {
-                if let Err(e) = settle(t, &mut in_flight, &mut known, &mut needed_until, &mut done)
-                {
+                if let Err(e) = settle(t, &mut spare, &mut in_flight, &mut known, &mut done) {
                     failed.get_or_insert(e.into());
                 }
             }
@@ -339,7 +341,7 @@ impl Registry {
         drop(lines_rx);
         let written = writer.await.expect("the ledger writer does not panic");
         while let Ok(t) = ack_rx.try_recv() {
-            if let Err(e) = settle(t, &mut in_flight, &mut known, &mut needed_until, &mut done) {
+            if let Err(e) = settle(t, &mut spare, &mut in_flight, &mut known, &mut done) {
                 failed.get_or_insert(e.into());
             }
         }
@@ -377,20 +379,5 @@ impl Registry {
         );
         done.report.blank = blank;
         Ok(done.report)
-    }
-
-    /// The recorded acts with these ids, and for divorces among them the
-    /// marriages they ended.
-    async fn fetch(&self, ids: &[&str]) -> Result<HashMap<String, StoredAct>, LedgerError> {
-        let mut acts = self.ledger.find_by_ids(ids).await?;
-        let inner: Vec<i64> = acts
-            .values()
-            .filter(|a| a.act.kind() == Kind::Divorce)
-            .filter_map(|a| a.target_seq)
-            .collect();
-        for (_, a) in self.ledger.find_by_seqs(&inner).await? {
-            acts.entry(a.act.act_id.to_string()).or_insert(a);
-        }
-        Ok(acts)
     }
 }

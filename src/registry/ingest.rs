@@ -82,7 +82,90 @@ pub(super) fn parse(line: &Line) -> Parsed {
 /// those accepted earlier in the same batch.
 #[derive(Default)]
 pub(super) struct Known {
-    pub(super) acts: HashMap<String, StoredAct, foldhash::fast::RandomState>,
+    acts: HashMap<String, KnownAct, foldhash::fast::RandomState>,
+}
+
+struct KnownAct {
+    /// Boxed: a bulk import prunes this map as its transactions commit, and
+    /// hashbrown then regrows it; moving 40-byte entries instead of
+    /// 200-byte ones made that regrowth cheap.
+    stored: Box<StoredAct>,
+    /// The last seq whose transaction uses this entry: until that one is
+    /// committed the entry may say more than the ledger does.
+    until: i64,
+}
+
+impl Known {
+    pub(super) fn get(&self, id: &str) -> Option<&StoredAct> {
+        self.acts.get(id).map(|k| &*k.stored)
+    }
+
+    pub(super) fn contains(&self, id: &str) -> bool {
+        self.acts.contains_key(id)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.acts.len()
+    }
+
+    /// Acts read from the ledger. One already known stays as it is: it
+    /// may say more than the ledger yet does (an annulment in flight).
+    pub(super) fn extend(&mut self, acts: HashMap<String, StoredAct>, until: i64) {
+        for (id, stored) in acts {
+            self.acts.entry(id).or_insert_with(|| KnownAct {
+                stored: Box::new(stored),
+                until,
+            });
+        }
+    }
+
+    /// Marks an act as used by record `seq`, and with a divorce the
+    /// marriage it ended, which judging an annulment of it needs too.
+    pub(super) fn touch(&mut self, id: &str, seq: i64) {
+        let Some(k) = self.acts.get_mut(id) else {
+            return;
+        };
+        k.until = k.until.max(seq);
+        if let ActBody::Divorce { marriage_act, .. } = &k.stored.act.body {
+            let m = marriage_act.to_string();
+            if let Some(k) = self.acts.get_mut(&m) {
+                k.until = k.until.max(seq);
+            }
+        }
+    }
+
+    /// Records accepted record `seq`: known to the records after it, and an
+    /// annulment marks its target.
+    pub(super) fn accept(&mut self, act: Act, seq: i64, target_seq: Option<i64>) {
+        if let Some(r) = act.reference() {
+            self.touch(r.as_str(), seq);
+        }
+        if let ActBody::Annulment { target_act, .. } = &act.body
+            && let Some(t) = self.acts.get_mut(target_act.as_str())
+        {
+            t.stored.annulled = true;
+        }
+        let stored = StoredAct {
+            seq,
+            act,
+            target_seq,
+            annulled: false,
+        };
+        let id = stored.act.act_id.to_string();
+        self.acts.insert(
+            id,
+            KnownAct {
+                stored: Box::new(stored),
+                until: seq,
+            },
+        );
+    }
+
+    /// Forgets what the ledger now holds as well: entries no record after
+    /// `committed` uses.
+    pub(super) fn prune(&mut self, committed: i64) {
+        self.acts.retain(|_, k| k.until > committed);
+    }
 }
 
 impl Registry {
@@ -151,39 +234,10 @@ impl Registry {
                         Ok(act) => match judge(g, &mut journal, &act, &known, received)? {
                             Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
                             Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                            Judged::Accepted {
-                                target_seq,
-                                mentions,
-                                target,
-                                target_target,
-                            } => {
+                            Judged::Accepted(a) => {
                                 seq += 1;
-                                let entry = compact::Entry {
-                                    seq,
-                                    act,
-                                    target: target.map(|t| *t),
-                                    target_target: target_target.map(|t| *t),
-                                };
                                 let source = format!("{source}:{}", line.no);
-                                new_acts.push(NewAct::new(&entry, target_seq, &mentions, source));
-                                let act = entry.act;
-                                if let ActBody::Annulment { target_act, .. } = &act.body {
-                                    known
-                                        .acts
-                                        .get_mut(target_act.as_str())
-                                        .expect("judged target")
-                                        .annulled = true;
-                                }
-                                let id = act.act_id.to_string();
-                                known.acts.insert(
-                                    id,
-                                    StoredAct {
-                                        seq,
-                                        act,
-                                        target_seq,
-                                        annulled: false,
-                                    },
-                                );
+                                new_acts.push(accepted(&mut known, act, a, seq, source));
                                 Ok(LineOutcome::Accepted { seq })
                             }
                         },
@@ -235,8 +289,18 @@ impl Registry {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut acts: HashMap<String, StoredAct, foldhash::fast::RandomState> =
-            self.ledger.find_by_ids(&ids).await?.into_iter().collect();
+        let mut known = Known::default();
+        known.extend(self.fetch(&ids).await?, 0);
+        Ok(known)
+    }
+
+    /// The recorded acts with these ids, and for divorces among them the
+    /// marriages they ended.
+    pub(super) async fn fetch(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, StoredAct>, LedgerError> {
+        let mut acts = self.ledger.find_by_ids(ids).await?;
         let inner: Vec<i64> = acts
             .values()
             .filter(|a| a.act.kind() == Kind::Divorce)
@@ -245,7 +309,7 @@ impl Registry {
         for (_, a) in self.ledger.find_by_seqs(&inner).await? {
             acts.entry(a.act.act_id.to_string()).or_insert(a);
         }
-        Ok(Known { acts })
+        Ok(acts)
     }
 }
 
@@ -257,15 +321,38 @@ fn clash_is_a_second_writer(e: LedgerError) -> LedgerError {
     }
 }
 
+/// What an accepted record adds to its ledger row: the persons it
+/// concerns through the act it names, and the acts it names (for the
+/// replay log).
+pub(super) struct Accepted {
+    target_seq: Option<i64>,
+    mentions: Vec<crate::iin::Iin>,
+    target: Option<Box<Act>>,
+    target_target: Option<Box<Act>>,
+}
+
+/// Numbers an accepted record `seq`, builds its ledger row and makes it
+/// known to the records after it.
+pub(super) fn accepted(
+    known: &mut Known,
+    act: Act,
+    a: Accepted,
+    seq: i64,
+    source: String,
+) -> NewAct {
+    let entry = compact::Entry {
+        seq,
+        act,
+        target: a.target.map(|t| *t),
+        target_target: a.target_target.map(|t| *t),
+    };
+    let row = NewAct::new(&entry, a.target_seq, &a.mentions, source);
+    known.accept(entry.act, seq, a.target_seq);
+    row
+}
+
 pub(super) enum Judged {
-    /// With the persons the act concerns through the act it names, and
-    /// the acts it names (for the replay log).
-    Accepted {
-        target_seq: Option<i64>,
-        mentions: Vec<crate::iin::Iin>,
-        target: Option<Box<Act>>,
-        target_target: Option<Box<Act>>,
-    },
+    Accepted(Accepted),
     Duplicate(i64),
     Refused(Refusal),
 }
@@ -279,7 +366,7 @@ pub(super) fn judge(
     known: &Known,
     received: chrono::NaiveDate,
 ) -> Result<Judged, LedgerError> {
-    if let Some(prev) = known.acts.get(act.act_id.as_str()) {
+    if let Some(prev) = known.get(act.act_id.as_str()) {
         // Compared by meaning: the canonical forms of both.
         return Ok(if prev.act.canonical_json() == act.canonical_json() {
             Judged::Duplicate(prev.seq)
@@ -305,16 +392,16 @@ pub(super) fn judge(
     }
     let Some(reference) = act.reference() else {
         return Ok(match graph.apply(act, None, journal) {
-            Ok(()) => Judged::Accepted {
+            Ok(()) => Judged::Accepted(Accepted {
                 target_seq: None,
                 mentions: Vec::new(),
                 target: None,
                 target_target: None,
-            },
+            }),
             Err(r) => Judged::Refused(r),
         });
     };
-    let Some(stored) = known.acts.get(reference.as_str()) else {
+    let Some(stored) = known.get(reference.as_str()) else {
         return Ok(Judged::Refused(
             graph
                 .apply(act, None, journal)
@@ -323,7 +410,7 @@ pub(super) fn judge(
     };
     let marriage = match &stored.act.body {
         ActBody::Divorce { marriage_act, .. } => {
-            known.acts.get(marriage_act.as_str()).map(|m| m.act.clone())
+            known.get(marriage_act.as_str()).map(|m| m.act.clone())
         }
         _ => None,
     };
@@ -335,12 +422,12 @@ pub(super) fn judge(
     Ok(match graph.apply(act, Some(t), journal) {
         Ok(()) => {
             let via = marriage.as_ref().unwrap_or(&stored.act);
-            Judged::Accepted {
+            Judged::Accepted(Accepted {
                 target_seq: Some(stored.seq),
                 mentions: via.persons(),
                 target: Some(Box::new(stored.act.clone())),
                 target_target: marriage.map(Box::new),
-            }
+            })
         }
         Err(r) => Judged::Refused(r),
     })
