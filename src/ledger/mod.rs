@@ -332,6 +332,21 @@ fn stored_residence_type(s: &str) -> Result<ResidenceType, LedgerError> {
     }
 }
 
+/// Held by a bulk import for as long as it runs (see
+/// [`Ledger::try_lock_import`]); dropping it releases the lock.
+pub struct ImportLock {
+    _held: Held,
+}
+
+// The fields are never read: holding them is the lock.
+#[allow(dead_code)]
+enum Held {
+    File(std::fs::File),
+    Postgres(sqlx::PgConnection),
+    /// An in-memory SQLite database: no other process can see it.
+    Nothing,
+}
+
 impl Ledger {
     /// Opens (creating if needed) the ledger at `url` and applies migrations.
     pub async fn open(url: &str) -> Result<Ledger, LedgerError> {
@@ -341,14 +356,33 @@ impl Ledger {
             Backend::Postgres => Ledger::Postgres(postgres::PgLedger::open(&url).await?),
         };
         each!(&ledger, l => l.ensure_meta().await)?;
-        if let Some(after) = ledger.lists_pending().await? {
-            tracing::warn!(
-                after,
-                "listing the acts of persons and dwellings after seq {after} (left by a bulk import that did not finish, or a ledger of an older version)"
-            );
-            ledger.relist(after).await?;
+        // Lists left out by a bulk import are made here only when no
+        // import is running (one that is will write them as it ends): the
+        // mark is read again under the import lock, so it cannot be stale.
+        if ledger.lists_pending().await?.is_some() {
+            match ledger.try_lock_import().await? {
+                Some(_lock) => {
+                    if let Some(after) = ledger.lists_pending().await? {
+                        tracing::warn!(
+                            after,
+                            "listing the acts of persons and dwellings after seq {after} (left by a bulk import that did not finish, or a ledger of an older version)"
+                        );
+                        ledger.relist(after).await?;
+                    }
+                }
+                None => tracing::info!(
+                    "a bulk import is running on this ledger: the acts it writes are listed by person and dwelling when it ends"
+                ),
+            }
         }
         Ok(ledger)
+    }
+
+    /// The lock a bulk import holds while it runs, if no other process
+    /// holds it: a file lock beside a SQLite database, an advisory lock on
+    /// PostgreSQL. Either is released when its holder ends, however it ends.
+    pub async fn try_lock_import(&self) -> Result<Option<ImportLock>, LedgerError> {
+        each!(self, l => l.try_lock_import().await)
     }
 
     pub fn backend(&self) -> Backend {

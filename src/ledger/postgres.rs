@@ -19,6 +19,10 @@ pub struct PgLedger {
     pool: PgPool,
 }
 
+/// The advisory lock key of a bulk import ("kinship1"); advisory locks
+/// are per database, so this is one lock per ledger.
+const IMPORT_LOCK: i64 = 0x6b69_6e73_6869_7031;
+
 const STORED: &str = "SELECT a.seq, a.act_id, a.body, a.target_seq, \
      EXISTS (SELECT 1 FROM annulments n WHERE n.target_seq = a.seq) FROM acts a";
 
@@ -397,6 +401,19 @@ impl PgLedger {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) async fn try_lock_import(&self) -> Result<Option<super::ImportLock>, LedgerError> {
+        // A connection of its own, out of the pool: the lock is the
+        // session's and goes when the connection does.
+        let mut conn = self.pool.acquire().await?.detach();
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(IMPORT_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(got.then_some(super::ImportLock {
+            _held: super::Held::Postgres(conn),
+        }))
     }
 
     pub(super) async fn act(&self, act_id: &str) -> Result<Option<ActRecord>, LedgerError> {

@@ -58,6 +58,27 @@ const RECORD: &str = "SELECT a.seq, a.body, a.source, a.received_at, \
 
 type RecordRow = (i64, String, String, String, Option<String>);
 
+/// The file `<database>.<what>` opened for locking, or `None` for an
+/// in-memory database (which sqlx names "file:sqlx-in-memory-N"), which no
+/// other process can open. Lock files stay in place: removing one races
+/// with its next user.
+fn lock_beside(db: &std::path::Path, what: &str) -> Result<Option<std::fs::File>, LedgerError> {
+    if db.to_string_lossy().starts_with("file:") {
+        return Ok(None);
+    }
+    let mut path = db.as_os_str().to_owned();
+    path.push(format!(".{what}"));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map(Some)
+        .map_err(|e| {
+            LedgerError::Unavailable(format!("the lock file {}: {e}", path.to_string_lossy()))
+        })
+}
+
 fn record(
     (seq, body, source, received_at, annulled_by): RecordRow,
 ) -> Result<ActRecord, LedgerError> {
@@ -86,12 +107,42 @@ impl SqliteLedger {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.clone())
             .await?;
+        // sqlx takes no lock around SQLite migrations: two processes
+        // opening a new database at once would both create its tables.
+        let _migrating = match lock_beside(opts.get_filename(), "migrate-lock")? {
+            Some(f) => Some(
+                tokio::task::spawn_blocking(move || f.lock().map(|()| f))
+                    .await
+                    .expect("locking does not panic")
+                    .map_err(|e| LedgerError::Unavailable(format!("the migration lock: {e}")))?,
+            ),
+            None => None,
+        };
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(SqliteLedger {
             pool,
             bulk: Default::default(),
             opts: Box::new(opts),
         })
+    }
+
+    pub(super) async fn try_lock_import(&self) -> Result<Option<super::ImportLock>, LedgerError> {
+        // A file of its own: SQLite's locks on the database come and go
+        // with each transaction, this one lasts the whole import.
+        let Some(f) = lock_beside(self.opts.get_filename(), "import-lock")? else {
+            return Ok(Some(super::ImportLock {
+                _held: super::Held::Nothing,
+            }));
+        };
+        match f.try_lock() {
+            Ok(()) => Ok(Some(super::ImportLock {
+                _held: super::Held::File(f),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(LedgerError::Unavailable(format!("the import lock: {e}")))
+            }
+        }
     }
 
     pub(super) async fn close(&self) {

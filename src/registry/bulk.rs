@@ -61,6 +61,8 @@ pub enum BulkError {
     Io(#[from] std::io::Error),
     #[error("writing to the ledger: {0}")]
     Ledger(#[from] LedgerError),
+    #[error("another bulk import is running on this ledger; wait for it to end")]
+    Busy,
 }
 
 /// Lines parsed per message from the reading thread.
@@ -117,6 +119,7 @@ impl Registry {
     ) -> Result<IngestReport, BulkError> {
         let mut last_seq = self.writer.lock().await;
         let size = std::fs::metadata(file)?.len();
+        let _lock = self.import_lock().await?;
         let source = file
             .file_name()
             .unwrap_or_default()
@@ -201,6 +204,9 @@ impl Registry {
         let mut journal = Journal::default();
         let mut done = BulkProgress::default();
         let mut failed: Option<BulkError> = None;
+        // Bytes of the file in the chunks judged before this one.
+        let mut bytes = 0;
+        let mut writer_gone = false;
 
         let mut settle = |mut t: Txn,
                           spare: &mut Spare,
@@ -267,62 +273,83 @@ impl Registry {
             };
             known.extend(fetched, seq);
 
-            {
-                let mut g = self.graph.write();
-                for (line, p) in chunk {
-                    let outcome = match p {
-                        Err((act_id, r)) => Err((act_id, r)),
-                        Ok(act) => {
-                            let judged = match judge(&mut g, &mut journal, &act, &known, received) {
-                                Ok(j) => j,
-                                Err(e) => {
-                                    failed = Some(e.into());
-                                    break;
-                                }
-                            };
-                            match judged {
-                                Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
-                                Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                                Judged::Accepted(a) => {
-                                    seq += 1;
-                                    let src = format!("{source}:{}", line.no);
-                                    seen.insert(act.act_id.as_str());
-                                    txn.acts.push(accepted(&mut known, act, a, seq, src));
-                                    Ok(LineOutcome::Accepted { seq })
+            // Judged in pieces that end where a transaction fills up, each
+            // sent off at once; acknowledgements are taken only between
+            // chunks, so nothing fetched for this chunk is pruned under it.
+            let mut todo = chunk.into_iter().peekable();
+            while todo.peek().is_some() {
+                {
+                    let mut g = self.graph.write();
+                    for (line, p) in todo.by_ref() {
+                        let outcome = match p {
+                            Err((act_id, r)) => Err((act_id, r)),
+                            Ok(act) => {
+                                let judged =
+                                    match judge(&mut g, &mut journal, &act, &known, received) {
+                                        Ok(j) => j,
+                                        Err(e) => {
+                                            failed = Some(e.into());
+                                            break;
+                                        }
+                                    };
+                                match judged {
+                                    Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
+                                    Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
+                                    Judged::Accepted(a) => {
+                                        seq += 1;
+                                        let src = format!("{source}:{}", line.no);
+                                        seen.insert(act.act_id.as_str());
+                                        txn.acts.push(accepted(&mut known, act, a, seq, src));
+                                        Ok(LineOutcome::Accepted { seq })
+                                    }
                                 }
                             }
+                        };
+                        txn.outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
+                            txn.refusals
+                                .push(refusal_row(&line, &source, act_id.clone(), &r));
+                            LineOutcome::Refused {
+                                act_id,
+                                code: r.code,
+                                detail: r.detail,
+                            }
+                        }));
+                        if txn.outcomes.len() >= transaction {
+                            break;
                         }
-                    };
-                    txn.outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
-                        txn.refusals
-                            .push(refusal_row(&line, &source, act_id.clone(), &r));
-                        LineOutcome::Refused {
-                            act_id,
-                            code: r.code,
-                            detail: r.detail,
-                        }
-                    }));
+                    }
                 }
-            }
-            if failed.is_some() {
-                break;
-            }
-            txn.last_seq = seq;
-            txn.bytes = consumed;
-            if txn.outcomes.len() >= opts.transaction {
-                let j = spare.journals.pop().unwrap_or_default();
-                in_flight.push_back((seq, std::mem::replace(&mut journal, j)));
-                let next = spare
-                    .txns
-                    .pop()
-                    .unwrap_or_else(|| Txn::with_capacity(transaction));
-                if txn_tx
-                    .send(std::mem::replace(&mut txn, next))
-                    .await
-                    .is_err()
-                {
+                if failed.is_some() {
                     break;
                 }
+                txn.last_seq = seq;
+                txn.bytes = if todo.peek().is_some() {
+                    bytes
+                } else {
+                    consumed
+                };
+                if txn.outcomes.len() >= transaction {
+                    let j = spare.journals.pop().unwrap_or_default();
+                    in_flight.push_back((seq, std::mem::replace(&mut journal, j)));
+                    let next = spare
+                        .txns
+                        .pop()
+                        .unwrap_or_else(|| Txn::with_capacity(transaction));
+                    if txn_tx
+                        .send(std::mem::replace(&mut txn, next))
+                        .await
+                        .is_err()
+                    {
+                        // The writer stopped on an error, which its
+                        // result gives below.
+                        writer_gone = true;
+                        break;
+                    }
+                }
+            }
+            bytes = consumed;
+            if failed.is_some() || writer_gone {
+                break;
             }
             while let Ok(t) = ack_rx.try_recv() {
                 if let Err(e) = settle(t, &mut spare, &mut in_flight, &mut known, &mut done) {
@@ -379,5 +406,17 @@ impl Registry {
         );
         done.report.blank = blank;
         Ok(done.report)
+    }
+
+    /// The ledger's import lock, waiting a few seconds for a process
+    /// that opens the ledger (and holds it while checking the lists).
+    async fn import_lock(&self) -> Result<crate::ledger::ImportLock, BulkError> {
+        for _ in 0..50 {
+            if let Some(lock) = self.ledger.try_lock_import().await? {
+                return Ok(lock);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(BulkError::Busy)
     }
 }
