@@ -5,9 +5,16 @@
 //! random owners, half of the applicants relatives of the owner).
 //!
 //!     KINSHIP_BENCH_PERSONS=25000000 cargo bench --bench scale
+//!     KINSHIP_BENCH_SNAPSHOT=ledger.db.snapshots/snapshot-….kgs cargo bench --bench scale
 //!
-//! Default 1,000,000 persons. Not a criterion bench: it measures one big
-//! build and percentiles, which criterion does not report.
+//! Default 1,000,000 persons; with a snapshot (as `kinship import` writes),
+//! the graph is loaded from it instead of built. Not a criterion bench: it
+//! measures one big build and percentiles, which criterion does not report.
+//!
+//! For scale it also reports what one dependent random read costs over a
+//! buffer as large as the graph, on the same pages (`KINSHIP_HUGE_PAGES=0`
+//! for 4 KiB pages): a check is a chain of such reads, so this is the floor
+//! its time is made of.
 
 mod common;
 
@@ -26,7 +33,15 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let started = Instant::now();
-    let (g, records) = common::build_graph(n, 1);
+    let (g, records) = match std::env::var_os("KINSHIP_BENCH_SNAPSHOT") {
+        Some(path) => {
+            let f = std::fs::File::open(&path).expect("the snapshot opens");
+            let (g, meta) = kinship::graph::FamilyGraph::read_snapshot(std::io::BufReader::new(f))
+                .expect("a good snapshot");
+            (g, meta.seq as u64)
+        }
+        None => common::build_graph(n, 1),
+    };
     let build = started.elapsed().as_secs_f64();
     let (rss, peak) = common::rss_mib();
     println!("persons        {}", g.person_count());
@@ -55,6 +70,9 @@ fn main() {
         "build          {build:.1} s ({:.0} records/s)",
         records as f64 / build
     );
+
+    let (chased, ns) = chase(g.heap_bytes());
+    println!("memory latency {ns:.0} ns per dependent random read over {chased} MiB");
 
     let on = NaiveDate::from_ymd_opt(2020, 6, 1).unwrap();
     let total = g.person_count() as u64;
@@ -117,4 +135,41 @@ fn main() {
             pct(&mut v, 0.99)
         );
     }
+}
+
+/// Nanoseconds per read of a pointer chase (one random cycle, Sattolo)
+/// over `bytes` of u32s, advised for huge pages unless KINSHIP_HUGE_PAGES=0.
+fn chase(bytes: usize) -> (usize, f64) {
+    let n = (bytes / 4).next_power_of_two() / 2;
+    let mut v: Vec<u32> = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("KINSHIP_HUGE_PAGES").is_none_or(|v| v != "0") {
+        // SAFETY: the range is the vector's own untouched allocation.
+        unsafe {
+            let p = v.as_mut_ptr() as usize;
+            let from = p.next_multiple_of(4096);
+            libc::madvise(
+                from as *mut libc::c_void,
+                (p + n * 4 - from) / 4096 * 4096,
+                libc::MADV_HUGEPAGE,
+            );
+        }
+    }
+    v.extend(0..n as u32);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % i as u64) as usize;
+        v.swap(i, j);
+    }
+    let steps = 5_000_000;
+    let mut at = 0u32;
+    let t = Instant::now();
+    for _ in 0..steps {
+        at = v[at as usize];
+    }
+    black_box(at);
+    ((n * 4) >> 20, t.elapsed().as_nanos() as f64 / steps as f64)
 }

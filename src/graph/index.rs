@@ -28,7 +28,7 @@ impl IinIndex {
     pub(super) fn with_capacity(n: usize) -> IinIndex {
         let want = (n * LOAD_DEN / LOAD_NUM + 1).next_power_of_two().max(16);
         IinIndex {
-            slots: vec![EMPTY; want],
+            slots: empty_slots(want),
             len: 0,
         }
     }
@@ -103,7 +103,7 @@ impl IinIndex {
     }
 
     fn grow(&mut self) {
-        let bigger = vec![EMPTY; self.slots.len() * 2];
+        let bigger = empty_slots(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, bigger);
         for e in old.into_iter().filter(|&e| e != EMPTY) {
             self.place(e);
@@ -148,6 +148,15 @@ impl IinIndex {
 
 /// Starts loading `x`'s cache line (a hint; does nothing elsewhere).
 #[inline(always)]
+/// `n` empty slots, on huge pages where the kernel gives them (advised
+/// before they are filled: see `pages.rs`).
+fn empty_slots(n: usize) -> Vec<u64> {
+    let mut v = Vec::with_capacity(n);
+    super::pages::advise_vec(&v);
+    v.resize(n, EMPTY);
+    v
+}
+
 pub(super) fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint and cannot fault, whatever the address.

@@ -20,6 +20,7 @@
 mod apply;
 mod index;
 mod journal;
+mod pages;
 mod query;
 mod snapshot;
 mod store;

@@ -226,6 +226,7 @@ impl FamilyGraph {
             match i {
                 0 => {
                     g.g.reserve_nodes(n);
+                    g.advise_pages();
                     g.index = IinIndex::with_capacity(n);
                     each(&mut r, &mut |b| {
                         let w = PersonW {
@@ -239,6 +240,7 @@ impl FamilyGraph {
                 }
                 1 => {
                     g.g.reserve_edges(n);
+                    g.advise_pages();
                     let persons = g.g.node_count() as u32;
                     let mut bad = false;
                     each(&mut r, &mut |b| {
@@ -259,6 +261,7 @@ impl FamilyGraph {
                 }
                 2 => {
                     g.marriages.reserve_exact(n);
+                    g.advise_pages();
                     each(&mut r, &mut |b| {
                         g.marriages.push(MarriageRec {
                             spouses: [u(b, 0), u(b, 1)],

@@ -242,7 +242,7 @@ impl FamilyGraph {
         at.bytes.reserve(acts * 12);
         at.ends.reserve(acts);
         at.dates.reserve(acts);
-        FamilyGraph {
+        let g = FamilyGraph {
             g: Graph::with_capacity(persons, links),
             marriages: Vec::with_capacity(links / 5),
             dead_marriages: 0,
@@ -252,7 +252,19 @@ impl FamilyGraph {
             see_acts: u32::MAX,
             see_persons: u32::MAX,
             pending: None,
-        }
+        };
+        g.advise_pages();
+        g
+    }
+
+    /// Asks for huge pages under the arrays a check reads (persons, parent
+    /// links, marriages; the index does it itself), after each allocation
+    /// and before the new room is touched: see `pages.rs`.
+    pub(super) fn advise_pages(&self) {
+        let (nodes, edges) = self.g.capacity();
+        super::pages::advise(self.g.raw_nodes().as_ptr(), nodes);
+        super::pages::advise(self.g.raw_edges().as_ptr(), edges);
+        super::pages::advise_vec(&self.marriages);
     }
 
     /// Makes room for this many more persons, links and acts at once (a
@@ -266,6 +278,7 @@ impl FamilyGraph {
         self.acts.bytes.reserve_exact(acts * 12);
         self.acts.ends.reserve_exact(acts);
         self.acts.dates.reserve_exact(acts);
+        self.advise_pages();
     }
 
     /// Runs `f` as the writer of `batch`, beside readers: `f` sees the
@@ -386,6 +399,7 @@ impl FamilyGraph {
         let (len, cap) = (self.g.node_count(), self.g.capacity().0);
         if len == cap {
             self.g.reserve_exact_nodes(step(len));
+            self.advise_pages();
         }
         let n = self.g.add_node(PersonW::new(iin));
         self.index.insert(iin, n.index() as Ix);
@@ -412,6 +426,7 @@ impl FamilyGraph {
         let (len, cap) = (self.g.edge_count(), self.g.capacity().1);
         if len == cap {
             self.g.reserve_exact_edges(step(len));
+            self.advise_pages();
         }
         self.g.add_edge(from.node(), to.node(), link);
         j.push(Undo::LinkAdded { from, to, link });
@@ -475,6 +490,7 @@ impl FamilyGraph {
         assert!(slot != NONE, "marriage arena full");
         if self.marriages.len() == self.marriages.capacity() {
             self.marriages.reserve_exact(step(self.marriages.len()));
+            self.advise_pages();
         }
         let next = [self.w(a).marriages, self.w(b).marriages];
         self.marriages.push(MarriageRec {

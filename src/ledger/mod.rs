@@ -127,12 +127,15 @@ pub struct NewResidence {
 
 impl NewAct {
     /// The rows of `entry.act` accepted as `entry.seq`; `mentions` are the
-    /// persons it concerns through the act it names.
+    /// persons it concerns through the act it names; `body` is the act's
+    /// canonical JSON (made by the caller, which may have made it on
+    /// another thread).
     pub fn new(
         entry: &compact::Entry,
         target_seq: Option<i64>,
         mentions: &[Iin],
         source: String,
+        body: String,
     ) -> NewAct {
         let act = &entry.act;
         let residence = match &act.body {
@@ -161,7 +164,7 @@ impl NewAct {
             seq: entry.seq,
             act_id: act.act_id.to_string(),
             kind: act.kind(),
-            body: act.canonical_json(),
+            body,
             target_seq,
             persons,
             residence,

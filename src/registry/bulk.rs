@@ -14,9 +14,10 @@
 //! moment leaves the ledger at a transaction boundary; running the same
 //! import again finishes the job (what is stored counts as duplicates).
 //!
-//! Two things make it fast besides the batching: a Bloom filter of the
-//! act ids the ledger holds, so a new record's id is looked up in the
-//! database only when it may be there; and the per-person and
+//! Three things make it fast besides the batching: a Bloom filter of the
+//! act ids the ledger holds and the file has shown so far, so a new
+//! record's id is looked up in the database only when it may be there;
+//! the canonical JSON of each record made on the reading thread; and the per-person and
 //! per-dwelling lists (random keys) left out of the transactions and
 //! written once at the end, in key order, from an external sort of what
 //! the committed transactions hold. Until then the ledger carries a mark
@@ -96,6 +97,33 @@ impl Txn {
     }
 }
 
+/// A line as the reading thread hands it over: parsed, and for a good
+/// record what its row needs that does not depend on the judgement (its
+/// canonical JSON and its source), made there so the judging thread,
+/// which sets the pace, does not have to.
+struct Read {
+    line: Line,
+    parsed: Parsed,
+    body: String,
+    source: String,
+}
+
+impl Read {
+    fn new(line: Line, file: &str) -> Read {
+        let parsed = parse(&line);
+        let (body, source) = match &parsed {
+            Ok(act) => (act.canonical_json(), format!("{file}:{}", line.no)),
+            Err(_) => (String::new(), String::new()),
+        };
+        Read {
+            line,
+            parsed,
+            body,
+            source,
+        }
+    }
+}
+
 /// Buffers of committed transactions, for the next ones.
 #[derive(Default)]
 struct Spare {
@@ -134,8 +162,6 @@ impl Registry {
             expected as usize,
         );
         self.ledger.defer_lists(*last_seq).await?;
-        let mut persons = crate::ledger::KeyedSeqs::default();
-        let mut dwellings = crate::ledger::KeyedSeqs::default();
         let mut seen = fastbloom::BloomFilter::with_false_pos(0.01)
             .hasher(foldhash::fast::FixedState::with_seed(3))
             .expected_items((*last_seq as u64 + expected).max(1024) as usize);
@@ -147,17 +173,17 @@ impl Registry {
         }
 
         let (lines_tx, mut lines_rx) =
-            tokio::sync::mpsc::channel::<std::io::Result<(Vec<(Line, Parsed)>, u64)>>(8);
+            tokio::sync::mpsc::channel::<std::io::Result<(Vec<Read>, u64)>>(8);
         let reader = {
             let f = std::fs::File::open(file)?;
+            let source = source.clone();
             std::thread::spawn(move || {
                 let mut lines = Lines::new(BufReader::with_capacity(1 << 20, f));
                 let mut chunk = Vec::with_capacity(PARSED_CHUNK);
                 loop {
                     match lines.next() {
-                        Some(Ok(l)) => {
-                            let p = parse(&l);
-                            chunk.push((l, p));
+                        Some(Ok(line)) => {
+                            chunk.push(Read::new(line, &source));
                             if chunk.len() < PARSED_CHUNK {
                                 continue;
                             }
@@ -179,16 +205,31 @@ impl Registry {
 
         let (txn_tx, mut txn_rx) = tokio::sync::mpsc::channel::<Txn>(2);
         let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Txn>();
+        // The writer also notes each committed record in the lists' sorts
+        // and frees its rows: work kept off the judging thread, which sets
+        // the pace.
         let writer = {
             let ledger = self.ledger.clone();
             tokio::spawn(async move {
-                while let Some(t) = txn_rx.recv().await {
+                let mut persons = crate::ledger::KeyedSeqs::default();
+                let mut dwellings = crate::ledger::KeyedSeqs::default();
+                while let Some(mut t) = txn_rx.recv().await {
                     ledger.write_bulk(&t.acts, &t.refusals).await?;
+                    for a in &t.acts {
+                        for p in &a.persons {
+                            persons.push(p.get() as i64, a.seq)?;
+                        }
+                        if let Some(r) = &a.residence {
+                            dwellings.push(crate::ledger::dwelling_key(&r.dwelling), a.seq)?;
+                        }
+                    }
+                    t.acts.clear();
+                    t.refusals.clear();
                     if ack_tx.send(t).is_err() {
                         break;
                     }
                 }
-                Ok::<_, LedgerError>(())
+                Ok::<_, BulkError>((persons, dwellings))
             })
         };
 
@@ -212,19 +253,10 @@ impl Registry {
                           spare: &mut Spare,
                           in_flight: &mut VecDeque<(i64, Journal)>,
                           known: &mut Known,
-                          done: &mut BulkProgress|
-         -> std::io::Result<()> {
+                          done: &mut BulkProgress| {
             if let Some((_, mut j)) = in_flight.pop_front() {
                 j.commit();
                 spare.journals.push(j);
-            }
-            for a in &t.acts {
-                for p in &a.persons {
-                    persons.push(p.get() as i64, a.seq)?;
-                }
-                if let Some(r) = &a.residence {
-                    dwellings.push(crate::ledger::dwelling_key(&r.dwelling), a.seq)?;
-                }
             }
             done.report.add(&t.outcomes);
             done.bytes = t.bytes;
@@ -236,7 +268,6 @@ impl Registry {
             progress(done);
             t.clear();
             spare.txns.push(t);
-            Ok(())
         };
 
         while let Some(msg) = lines_rx.recv().await {
@@ -250,10 +281,15 @@ impl Registry {
             // What the chunk may need from the ledger: ids that may be
             // recorded, and the acts records refer to.
             let mut ask: Vec<&str> = Vec::new();
-            for (_, p) in &chunk {
-                let Ok(act) = p else { continue };
+            for r in &chunk {
+                let Ok(act) = &r.parsed else { continue };
                 let id = act.act_id.as_str();
-                if !known.contains(id) && seen.contains(id) {
+                // Every id goes into the filter now, whether it will be
+                // accepted or not: one pass over its bits instead of a
+                // test now and an insert later (each bit a cache miss),
+                // and a refused id in it costs only a lookup, should it
+                // come again.
+                if seen.insert(id) && !known.contains(id) {
                     ask.push(id);
                 }
                 if let Some(r) = act.reference()
@@ -280,8 +316,14 @@ impl Registry {
             while todo.peek().is_some() {
                 {
                     let mut g = self.graph.write();
-                    for (line, p) in todo.by_ref() {
-                        let outcome = match p {
+                    for Read {
+                        line,
+                        parsed,
+                        body,
+                        source: src,
+                    } in todo.by_ref()
+                    {
+                        let outcome = match parsed {
                             Err((act_id, r)) => Err((act_id, r)),
                             Ok(act) => {
                                 let judged =
@@ -297,9 +339,7 @@ impl Registry {
                                     Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
                                     Judged::Accepted(a) => {
                                         seq += 1;
-                                        let src = format!("{source}:{}", line.no);
-                                        seen.insert(act.act_id.as_str());
-                                        txn.acts.push(accepted(&mut known, act, a, seq, src));
+                                        txn.acts.push(accepted(&mut known, act, a, seq, src, body));
                                         Ok(LineOutcome::Accepted { seq })
                                     }
                                 }
@@ -352,12 +392,7 @@ impl Registry {
                 break;
             }
             while let Ok(t) = ack_rx.try_recv() {
-                if let Err(e) = settle(t, &mut spare, &mut in_flight, &mut known, &mut done) {
-                    failed.get_or_insert(e.into());
-                }
-            }
-            if failed.is_some() {
-                break;
+                settle(t, &mut spare, &mut in_flight, &mut known, &mut done);
             }
         }
         if failed.is_none() && !txn.outcomes.is_empty() {
@@ -368,14 +403,16 @@ impl Registry {
         drop(lines_rx);
         let written = writer.await.expect("the ledger writer does not panic");
         while let Ok(t) = ack_rx.try_recv() {
-            if let Err(e) = settle(t, &mut spare, &mut in_flight, &mut known, &mut done) {
-                failed.get_or_insert(e.into());
-            }
+            settle(t, &mut spare, &mut in_flight, &mut known, &mut done);
         }
         let blank = reader.join().unwrap_or(0);
-        if let Err(e) = written {
-            failed.get_or_insert(e.into());
-        }
+        let lists = match written {
+            Ok(lists) => Some(lists),
+            Err(e) => {
+                failed.get_or_insert(e);
+                None
+            }
+        };
         // Whatever the ledger did not take leaves the graph again.
         if !in_flight.is_empty() || !journal.is_empty() {
             let mut g = self.graph.write();
@@ -396,6 +433,7 @@ impl Registry {
         if let Some(e) = failed {
             return Err(e);
         }
+        let (persons, dwellings) = lists.expect("a writer that did not fail returns its lists");
         let listing = std::time::Instant::now();
         self.ledger
             .add_lists(persons.finish()?, dwellings.finish()?)

@@ -237,7 +237,8 @@ impl Registry {
                             Judged::Accepted(a) => {
                                 seq += 1;
                                 let source = format!("{source}:{}", line.no);
-                                new_acts.push(accepted(&mut known, act, a, seq, source));
+                                let body = act.canonical_json();
+                                new_acts.push(accepted(&mut known, act, a, seq, source, body));
                                 Ok(LineOutcome::Accepted { seq })
                             }
                         },
@@ -339,6 +340,7 @@ pub(super) fn accepted(
     a: Accepted,
     seq: i64,
     source: String,
+    body: String,
 ) -> NewAct {
     let entry = compact::Entry {
         seq,
@@ -346,7 +348,7 @@ pub(super) fn accepted(
         target: a.target.map(|t| *t),
         target_target: a.target_target.map(|t| *t),
     };
-    let row = NewAct::new(&entry, a.target_seq, &a.mentions, source);
+    let row = NewAct::new(&entry, a.target_seq, &a.mentions, source, body);
     known.accept(entry.act, seq, a.target_seq);
     row
 }
