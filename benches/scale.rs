@@ -19,7 +19,6 @@
 mod common;
 
 use chrono::NaiveDate;
-use kinship::iin::Iin;
 use kinship::resolve::{Claim, check};
 use std::hint::black_box;
 use std::time::Instant;
@@ -75,31 +74,7 @@ fn main() {
     println!("memory latency {ns:.0} ns per dependent random read over {chased} MiB");
 
     let on = NaiveDate::from_ymd_opt(2020, 6, 1).unwrap();
-    let total = g.person_count() as u64;
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    // A random owner; for half the checks an applicant near them (so the
-    // resolver walks real families), for the other half anyone.
-    let mut asks: Vec<(Iin, Iin, Claim)> = Vec::new();
-    while asks.len() < 400_000 {
-        let a = g.person(g.iin_at(next() % total)).unwrap();
-        let near: Vec<_> = g
-            .neighbours(a)
-            .flat_map(|b| g.neighbours(b).chain([b]))
-            .collect();
-        let b = if near.is_empty() || asks.len() % 2 == 1 {
-            g.person(g.iin_at(next() % total)).unwrap()
-        } else {
-            near[(next() % near.len() as u64) as usize]
-        };
-        let claim = Claim::ALL[(next() % Claim::ALL.len() as u64) as usize];
-        asks.push((g.iin(a), g.iin(b), claim));
-    }
+    let asks = common::asks(&g, 400_000);
     let mut times: Vec<(Claim, u32)> = Vec::with_capacity(asks.len());
     let mut confirmed = 0usize;
     for &(a, b, c) in &asks {

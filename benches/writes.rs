@@ -70,7 +70,7 @@ fn main() {
             .unwrap();
         Arc::new(reg)
     });
-    let asks = asks(&reg);
+    let asks = common::asks(&reg.graph(), CHECKS);
     println!(
         "{n} persons in the ledger; {} records to write in batches of 1,000",
         lines.len()
@@ -102,36 +102,6 @@ fn main() {
     println!("  ({written} records written meanwhile)");
     let again = measure(&reg, &asks);
     report("no writes again", &again, Some(&at_rest));
-}
-
-/// Random owners; for half the checks an applicant near them (so the
-/// resolver walks real families), for the other half anyone.
-fn asks(reg: &Registry) -> Vec<(Iin, Iin, Claim)> {
-    let g = reg.graph();
-    let total = g.person_count() as u64;
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut asks = Vec::with_capacity(CHECKS);
-    while asks.len() < CHECKS {
-        let a = g.person(g.iin_at(next() % total)).unwrap();
-        let near: Vec<_> = g
-            .neighbours(a)
-            .flat_map(|b| g.neighbours(b).chain([b]))
-            .collect();
-        let b = if near.is_empty() || asks.len() % 2 == 1 {
-            g.person(g.iin_at(next() % total)).unwrap()
-        } else {
-            near[(next() % near.len() as u64) as usize]
-        };
-        let claim = Claim::ALL[(next() % Claim::ALL.len() as u64) as usize];
-        asks.push((g.iin(a), g.iin(b), claim));
-    }
-    asks
 }
 
 /// One check at a time, as a handler makes it, each timed; `PASSES` times

@@ -87,3 +87,41 @@ pub fn build_graph(persons: u64, seed: u64) -> (FamilyGraph, u64) {
 pub fn rss_mib() -> (u64, u64) {
     kinship::cli::memory_kib().map_or((0, 0), |(now, peak)| (now >> 10, peak >> 10))
 }
+
+/// `n` checks as callers ask them: random owners; for half of them an
+/// applicant near the owner (so the resolver walks real families), for
+/// the other half anyone; claims mixed.
+pub fn asks(
+    g: &FamilyGraph,
+    n: usize,
+) -> Vec<(
+    kinship::iin::Iin,
+    kinship::iin::Iin,
+    kinship::resolve::Claim,
+)> {
+    use kinship::resolve::Claim;
+    let total = g.person_count() as u64;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut asks = Vec::with_capacity(n);
+    while asks.len() < n {
+        let a = g.person(g.iin_at(next() % total)).unwrap();
+        let near: Vec<_> = g
+            .neighbours(a)
+            .flat_map(|b| g.neighbours(b).chain([b]))
+            .collect();
+        let b = if near.is_empty() || asks.len() % 2 == 1 {
+            g.person(g.iin_at(next() % total)).unwrap()
+        } else {
+            near[(next() % near.len() as u64) as usize]
+        };
+        let claim = Claim::ALL[(next() % Claim::ALL.len() as u64) as usize];
+        asks.push((g.iin(a), g.iin(b), claim));
+    }
+    asks
+}

@@ -707,6 +707,33 @@ struct ResidenceRow {
     annulled: bool,
 }
 
+/// A residence row as both backends' queries return it.
+type ResidenceTuple = (
+    i64,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    bool,
+);
+
+fn residence_row(
+    (seq, dwelling, person, from, to, kind, act_id, annulled): ResidenceTuple,
+) -> ResidenceRow {
+    ResidenceRow {
+        seq,
+        dwelling,
+        person,
+        from,
+        to,
+        kind,
+        act_id,
+        annulled,
+    }
+}
+
 impl ResidenceRow {
     /// Registered on `on`: started, not yet deregistered (`to` is the
     /// first day away), not annulled. Dates are ISO text: they compare.

@@ -4,7 +4,7 @@
 use super::lists::{Grouped, grouped, pairs, parse_list};
 use super::{
     ActRecord, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, ReplayEntry, ResidenceRow,
-    StoredAct, annulments, entry_from_json, log_row, stored_act,
+    ResidenceTuple, StoredAct, annulments, entry_from_json, log_row, residence_row, stored_act,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -552,32 +552,6 @@ async fn copy(
     c.send(std::mem::take(buf)).await?;
     c.finish().await?;
     Ok(())
-}
-
-type ResidenceTuple = (
-    i64,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-    String,
-    bool,
-);
-
-fn residence_row(
-    (seq, dwelling, person, from, to, kind, act_id, annulled): ResidenceTuple,
-) -> ResidenceRow {
-    ResidenceRow {
-        seq,
-        dwelling,
-        person,
-        from,
-        to,
-        kind,
-        act_id,
-        annulled,
-    }
 }
 
 /// Appends `rows` (key, "seq,seq", keys distinct) to a list table; new

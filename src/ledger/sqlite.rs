@@ -4,7 +4,7 @@
 use super::lists::{Grouped, grouped, pairs, parse_list};
 use super::{
     ActRecord, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, ReplayEntry, ResidenceRow,
-    StoredAct, annulments, entry_from_json, log_row, stored_act,
+    ResidenceTuple, StoredAct, annulments, entry_from_json, log_row, residence_row, stored_act,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -540,32 +540,6 @@ async fn insert_all<'a>(
             .await?;
     }
     Ok(())
-}
-
-type ResidenceTuple = (
-    i64,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-    String,
-    bool,
-);
-
-fn residence_row(
-    (seq, dwelling, person, from, to, kind, act_id, annulled): ResidenceTuple,
-) -> ResidenceRow {
-    ResidenceRow {
-        seq,
-        dwelling,
-        person,
-        from,
-        to,
-        kind,
-        act_id,
-        annulled,
-    }
 }
 
 /// Appends `rows` (key, "seq,seq") to a list table; new keys get a row.
