@@ -33,11 +33,12 @@ impl IinIndex {
         }
     }
 
-    /// Makes room for `more` IINs, so that many inserts rehash at most once.
+    /// Makes room for `more` IINs at once (one rehash, not one per
+    /// doubling), so that many inserts need none.
     pub(super) fn reserve(&mut self, more: usize) {
         let want = ((self.len + more) * LOAD_DEN / LOAD_NUM + 1).next_power_of_two();
-        while self.slots.len() < want {
-            self.grow();
+        if self.slots.len() < want {
+            self.rehash(want);
         }
     }
 
@@ -103,8 +104,12 @@ impl IinIndex {
     }
 
     fn grow(&mut self) {
-        let bigger = empty_slots(self.slots.len() * 2);
-        let old = std::mem::replace(&mut self.slots, bigger);
+        self.rehash(self.slots.len() * 2);
+    }
+
+    /// Moves every entry into `n` slots (a power of two).
+    fn rehash(&mut self, n: usize) {
+        let old = std::mem::replace(&mut self.slots, empty_slots(n));
         for e in old.into_iter().filter(|&e| e != EMPTY) {
             self.place(e);
         }
@@ -146,8 +151,6 @@ impl IinIndex {
     }
 }
 
-/// Starts loading `x`'s cache line (a hint; does nothing elsewhere).
-#[inline(always)]
 /// `n` empty slots, on huge pages where the kernel gives them (advised
 /// before they are filled: see `pages.rs`).
 fn empty_slots(n: usize) -> Vec<u64> {
@@ -157,6 +160,8 @@ fn empty_slots(n: usize) -> Vec<u64> {
     v
 }
 
+/// Starts loading `x`'s cache line (a hint; does nothing elsewhere).
+#[inline(always)]
 pub(super) fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint and cannot fault, whatever the address.
@@ -205,6 +210,22 @@ mod tests {
                 prop_assert_eq!(idx.get(*i), Some(*v));
             }
             prop_assert_eq!(idx.entries().count(), model.len());
+        }
+
+        /// Room made at once keeps every entry, and is enough.
+        #[test]
+        fn reserve_keeps_entries(before in 0u32..500, more in 0usize..5000) {
+            let mut idx = IinIndex::with_capacity(4);
+            for n in 0..before {
+                idx.insert(iin(n), n);
+            }
+            idx.reserve(more);
+            let room = idx.slots.len();
+            prop_assert!(room * LOAD_NUM >= (before as usize + more) * LOAD_DEN);
+            for n in 0..before {
+                prop_assert_eq!(idx.get(iin(n)), Some(n));
+            }
+            prop_assert_eq!(idx.len(), before as usize);
         }
     }
 }

@@ -694,44 +694,21 @@ fn mentioned(e: &ReplayEntry) -> Vec<Iin> {
     v
 }
 
-/// A residence row, as the household query reads it.
-#[derive(Clone, Debug)]
+/// A residence row, as the household query reads it (both backends'
+/// queries name their columns after these fields).
+#[derive(Clone, Debug, sqlx::FromRow)]
 struct ResidenceRow {
     seq: i64,
     dwelling: String,
     person: i64,
+    #[sqlx(rename = "from_date")]
     from: String,
+    #[sqlx(rename = "to_date")]
     to: Option<String>,
+    #[sqlx(rename = "type")]
     kind: String,
     act_id: String,
     annulled: bool,
-}
-
-/// A residence row as both backends' queries return it.
-type ResidenceTuple = (
-    i64,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-    String,
-    bool,
-);
-
-fn residence_row(
-    (seq, dwelling, person, from, to, kind, act_id, annulled): ResidenceTuple,
-) -> ResidenceRow {
-    ResidenceRow {
-        seq,
-        dwelling,
-        person,
-        from,
-        to,
-        kind,
-        act_id,
-        annulled,
-    }
 }
 
 impl ResidenceRow {

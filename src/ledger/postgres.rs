@@ -4,7 +4,7 @@
 use super::lists::{Grouped, grouped, pairs, parse_list};
 use super::{
     ActRecord, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, ReplayEntry, ResidenceRow,
-    ResidenceTuple, StoredAct, annulments, entry_from_json, log_row, residence_row, stored_act,
+    StoredAct, annulments, entry_from_json, log_row, stored_act,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -340,15 +340,14 @@ impl PgLedger {
     }
 
     pub(super) async fn residences(&self, seqs: &[i64]) -> Result<Vec<ResidenceRow>, LedgerError> {
-        let rows: Vec<ResidenceTuple> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT r.seq, r.dwelling, r.person, r.from_date, r.to_date, r.type, a.act_id, \
-             EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
+             EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) AS annulled \
              FROM residences r JOIN acts a ON a.seq = r.seq WHERE r.seq = ANY($1)",
         )
         .bind(seqs)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(residence_row).collect())
+        .await?)
     }
 
     /// The acts with these seqs, as shown to staff.

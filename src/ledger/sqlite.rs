@@ -4,7 +4,7 @@
 use super::lists::{Grouped, grouped, pairs, parse_list};
 use super::{
     ActRecord, LedgerError, LogRow, NewAct, NewRefusal, RefusedRow, ReplayEntry, ResidenceRow,
-    ResidenceTuple, StoredAct, annulments, entry_from_json, log_row, residence_row, stored_act,
+    StoredAct, annulments, entry_from_json, log_row, stored_act,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -348,20 +348,15 @@ impl SqliteLedger {
         for chunk in seqs.chunks(500) {
             let sql = format!(
                 "SELECT r.seq, r.dwelling, r.person, r.from_date, r.to_date, r.type, a.act_id, \
-                 EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) \
+                 EXISTS (SELECT 1 FROM annulments x WHERE x.target_seq = r.seq) AS annulled \
                  FROM residences r JOIN acts a ON a.seq = r.seq WHERE r.seq IN ({})",
                 marks(chunk.len())
             );
-            let mut q = sqlx::query_as::<_, ResidenceTuple>(&sql);
+            let mut q = sqlx::query_as::<_, ResidenceRow>(&sql);
             for s in chunk {
                 q = q.bind(*s);
             }
-            out.extend(
-                q.fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(residence_row),
-            );
+            out.extend(q.fetch_all(&self.pool).await?);
         }
         Ok(out)
     }
