@@ -12,13 +12,6 @@ use kinship::graph::{FamilyGraph, PersonId};
 use kinship::resolve::{Claim, check};
 use std::hint::black_box;
 
-fn persons() -> u64 {
-    std::env::var("KINSHIP_BENCH_PERSONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000)
-}
-
 /// Owner/applicant pairs for a claim: half where it holds, half random.
 fn pairs(g: &FamilyGraph, claim: Claim, on: NaiveDate, n: usize) -> Vec<(PersonId, PersonId)> {
     let total = g.person_count() as u64;
@@ -53,7 +46,7 @@ fn pairs(g: &FamilyGraph, claim: Claim, on: NaiveDate, n: usize) -> Vec<(PersonI
 }
 
 fn bench(c: &mut Criterion) {
-    let n = persons();
+    let n = common::persons(1_000_000);
     let started = std::time::Instant::now();
     let (g, records) = common::build_graph(n, 1);
     eprintln!(

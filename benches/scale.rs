@@ -27,10 +27,7 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return; // `cargo test --benches` only checks that it builds
     }
-    let n: u64 = std::env::var("KINSHIP_BENCH_PERSONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = common::persons(1_000_000);
     let started = Instant::now();
     let (g, records) = match std::env::var_os("KINSHIP_BENCH_SNAPSHOT") {
         Some(path) => {
@@ -113,23 +110,11 @@ fn main() {
 }
 
 /// Nanoseconds per read of a pointer chase (one random cycle, Sattolo)
-/// over `bytes` of u32s, advised for huge pages unless KINSHIP_HUGE_PAGES=0.
+/// over `bytes` of u32s, on pages as the graph's (KINSHIP_HUGE_PAGES).
 fn chase(bytes: usize) -> (usize, f64) {
     let n = (bytes / 4).next_power_of_two() / 2;
     let mut v: Vec<u32> = Vec::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("KINSHIP_HUGE_PAGES").is_none_or(|v| v != "0") {
-        // SAFETY: the range is the vector's own untouched allocation.
-        unsafe {
-            let p = v.as_mut_ptr() as usize;
-            let from = p.next_multiple_of(4096);
-            libc::madvise(
-                from as *mut libc::c_void,
-                (p + n * 4 - from) / 4096 * 4096,
-                libc::MADV_HUGEPAGE,
-            );
-        }
-    }
+    kinship::graph::advise_huge_pages(&v);
     v.extend(0..n as u32);
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for i in (1..n).rev() {

@@ -29,10 +29,7 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return; // `cargo test --benches` only checks that it builds
     }
-    let n: u64 = std::env::var("KINSHIP_BENCH_PERSONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000);
+    let n = common::persons(200_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,24 +118,24 @@ fn measure(reg: &Registry, asks: &[(Iin, Iin, Claim)]) -> Vec<u32> {
 }
 
 fn report(name: &str, times: &[u32], base: Option<&[u32]>) {
-    let pct = |v: &[u32], p: f64| {
+    let sorted = |v: &[u32]| {
         let mut v = v.to_vec();
         v.sort_unstable();
-        v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
+        v
     };
-    let ratio = |p: f64| {
-        base.map_or(String::new(), |b| {
-            format!(" ({:.2}x)", pct(times, p) as f64 / pct(b, p) as f64)
-        })
+    let (times, base) = (sorted(times), base.map(sorted));
+    let pct = |v: &[u32], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+    let at = |p: f64| {
+        let ratio = base.as_ref().map_or(String::new(), |b| {
+            format!(" ({:.2}x)", pct(&times, p) as f64 / pct(b, p) as f64)
+        });
+        format!("{:>7} ns{ratio}", pct(&times, p))
     };
     println!(
-        "{name:<16} p50 {:>6} ns{}  p99 {:>7} ns{}  p99.9 {:>8} ns{}  max {:>9} ns",
-        pct(times, 0.5),
-        ratio(0.5),
-        pct(times, 0.99),
-        ratio(0.99),
-        pct(times, 0.999),
-        ratio(0.999),
-        times.iter().max().unwrap()
+        "{name:<16} p50 {}  p99 {}  p99.9 {}  max {} ns",
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        times.last().unwrap()
     );
 }

@@ -83,6 +83,14 @@ pub fn build_graph(persons: u64, seed: u64) -> (FamilyGraph, u64) {
     (g, records)
 }
 
+/// The population a bench runs on: `KINSHIP_BENCH_PERSONS`, else `default`.
+pub fn persons(default: u64) -> u64 {
+    std::env::var("KINSHIP_BENCH_PERSONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Resident memory of this process now and at its peak, in MiB (Linux).
 pub fn rss_mib() -> (u64, u64) {
     kinship::cli::memory_kib().map_or((0, 0), |(now, peak)| (now >> 10, peak >> 10))

@@ -27,6 +27,7 @@ mod store;
 
 pub use apply::Target;
 pub use journal::Journal;
+pub use pages::advise_vec as advise_huge_pages;
 pub use snapshot::{FORMAT as SNAPSHOT_FORMAT, SnapshotError, SnapshotMeta};
 pub use store::{Batch, FamilyGraph, LinkKind};
 

@@ -31,8 +31,9 @@ pub(super) fn advise<T>(ptr: *const T, len: usize) {
     }
 }
 
-/// [`advise`] for a vector's whole capacity.
-pub(super) fn advise_vec<T>(v: &Vec<T>) {
+/// [`advise`] for a vector's whole capacity (public as
+/// `graph::advise_huge_pages`, for benches that mimic the graph's memory).
+pub fn advise_vec<T>(v: &Vec<T>) {
     advise(v.as_ptr(), v.capacity());
 }
 
