@@ -73,18 +73,10 @@ fn write(dir: &Path, name: &str, records: &[String]) -> std::path::PathBuf {
     path
 }
 
-fn lines(records: &[String]) -> Vec<Line> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Line::new(i as u64 + 1, r.as_bytes().to_vec()))
-        .collect()
-}
-
 /// Record-by-record ingest, in batches of 100 lines, as `POST /acts` does.
 async fn ingest_all(reg: &Registry, records: &[String], source: &str) -> IngestReport {
     let mut report = IngestReport::default();
-    let all = lines(records);
+    let all = common::numbered(records);
     for batch in all.chunks(100) {
         let batch: Vec<Line> = batch
             .iter()

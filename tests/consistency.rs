@@ -20,7 +20,7 @@ use kinship::generate::{GenerateOptions, generate};
 use kinship::graph::FamilyGraph;
 use kinship::iin::{Iin, Sex};
 use kinship::ledger::Ledger;
-use kinship::registry::{Line, LineOutcome, Lines, Registry};
+use kinship::registry::{LineOutcome, Lines, Registry};
 use kinship::resolve::{Claim, also, check};
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
@@ -31,14 +31,6 @@ fn date(s: &str) -> NaiveDate {
     kinship::acts::parse_date(s).unwrap()
 }
 
-fn lines(records: &[String]) -> Vec<Line> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Line::new(i as u64 + 1, r.as_bytes().to_vec()))
-        .collect()
-}
-
 /// Imports `records` in that order into a fresh SQLite ledger; returns the
 /// registry and the accepted records in ledger order.
 async fn import(records: &[String]) -> (Registry, Vec<String>, common::TestDb) {
@@ -46,7 +38,7 @@ async fn import(records: &[String]) -> (Registry, Vec<String>, common::TestDb) {
     let reg = Registry::open(Ledger::open(&db.url).await.unwrap())
         .await
         .unwrap();
-    let ls = lines(records);
+    let ls = common::numbered(records);
     let out = reg.ingest(&ls, "prop").await.unwrap();
     let accepted = records
         .iter()

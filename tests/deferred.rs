@@ -15,7 +15,7 @@ use kinship::acts::{Act, parse_line};
 use kinship::graph::{Batch, FamilyGraph, Journal, Target};
 use kinship::iin::Iin;
 use kinship::ledger::Ledger;
-use kinship::registry::{Line, LineOutcome, Registry};
+use kinship::registry::{LineOutcome, Registry};
 use kinship::resolve::{Claim, check};
 use std::time::{Duration, Instant};
 
@@ -112,14 +112,6 @@ fn a_deferred_batch_is_invisible_until_published() {
     }
 }
 
-fn lines(records: &[&str]) -> Vec<Line> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Line::new(i as u64 + 1, s.as_bytes().to_vec()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_are_answered_while_a_commit_is_stuck() {
     let db = common::TestDb::sqlite();
@@ -128,7 +120,7 @@ async fn checks_are_answered_while_a_commit_is_stuck() {
             .await
             .unwrap(),
     );
-    reg.ingest(&lines(BASE), "base").await.unwrap();
+    reg.ingest(&common::numbered(BASE), "base").await.unwrap();
     let before = view(&reg.graph());
 
     // Another connection takes SQLite's write lock and keeps it.
@@ -143,7 +135,7 @@ async fn checks_are_answered_while_a_commit_is_stuck() {
 
     let writer = {
         let reg = reg.clone();
-        tokio::spawn(async move { reg.ingest(&lines(BATCH), "batch").await })
+        tokio::spawn(async move { reg.ingest(&common::numbered(BATCH), "batch").await })
     };
     // While the write waits for the database, every check is answered at
     // once, from the state before the batch.

@@ -9,6 +9,15 @@ pub mod truth;
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Records as the lines of one file, numbered from 1.
+pub fn numbered<S: AsRef<[u8]>>(records: &[S]) -> Vec<kinship::registry::Line> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| kinship::registry::Line::new(i as u64 + 1, r.as_ref().to_vec()))
+        .collect()
+}
+
 /// The environment variable naming the PostgreSQL server for tests.
 pub const PG_ENV: &str = "KINSHIP_TEST_PG";
 
