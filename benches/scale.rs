@@ -8,7 +8,8 @@
 //!     KINSHIP_BENCH_SNAPSHOT=ledger.db.snapshots/snapshot-….kgs cargo bench --bench scale
 //!
 //! Default 1,000,000 persons; with a snapshot (as `kinship import` writes),
-//! the graph is loaded from it instead of built. Not a criterion bench: it
+//! the graph is loaded from it instead of built (and when the file named
+//! does not exist yet, the built graph is saved there for the next run). Not a criterion bench: it
 //! measures one big build and percentiles, which criterion does not report.
 //!
 //! For scale it also reports what one dependent random read costs over a
@@ -29,12 +30,26 @@ fn main() {
     }
     let n = common::persons(1_000_000);
     let started = Instant::now();
-    let (g, records) = match std::env::var_os("KINSHIP_BENCH_SNAPSHOT") {
-        Some(path) => {
+    let snapshot = std::env::var_os("KINSHIP_BENCH_SNAPSHOT");
+    let (g, records) = match snapshot {
+        Some(path) if std::path::Path::new(&path).exists() => {
             let f = std::fs::File::open(&path).expect("the snapshot opens");
             let (g, meta) = kinship::graph::FamilyGraph::read_snapshot(std::io::BufReader::new(f))
                 .expect("a good snapshot");
             (g, meta.seq as u64)
+        }
+        // A snapshot named but not there yet: built, then saved there, so
+        // that runs side by side (other builds, other pages) load one graph.
+        Some(path) => {
+            let (g, records) = common::build_graph(n, 1);
+            let meta = kinship::graph::SnapshotMeta {
+                ledger_id: "scale-bench".into(),
+                seq: records as i64,
+                act_id: String::new(),
+            };
+            let f = std::fs::File::create(&path).expect("the snapshot file is created");
+            g.write_snapshot(&meta, f).expect("the snapshot is written");
+            (g, records)
         }
         None => common::build_graph(n, 1),
     };

@@ -614,6 +614,8 @@ proptest! {
             // Each spouse's family names the other.
             {
                 let g = reg.graph();
+                let dates = ["1960-01-01", "1990-01-01", "2025-12-31"].map(date);
+                prop_assert_eq!(g.check_inline_parents(&dates), Ok(()));
                 for p in pool() {
                     let Some(x) = g.person(p) else { continue };
                     for on in ["1970-01-01", "1990-01-01", "2010-01-01"].map(date) {

@@ -96,8 +96,10 @@ fn a_deferred_batch_is_invisible_until_published() {
                 g.apply(a, t, &mut j).unwrap();
                 // The writer sees its own records.
                 assert!(g.person(iin("100105600010")).is_some());
+                assert_eq!(g.check_inline_parents(&[on("2020-01-01")]), Ok(()));
             });
             assert_eq!(view(&g), before.1, "a reader saw {} early", a.act_id);
+            assert_eq!(g.check_inline_parents(&[on("2020-01-01")]), Ok(()));
         }
         if publish {
             g.publish(b, &mut j);

@@ -102,6 +102,8 @@ proptest! {
         }
         g.rollback(&mut j);
         prop_assert_eq!(g.canonical(), before);
+        let dates = [NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2030, 1, 1).unwrap()];
+        prop_assert_eq!(g.check_inline_parents(&dates), Ok(()));
         // The graph still works after a rollback: the same acts apply again.
         for a in all[k..].iter().take(len) {
             apply(&mut g, &mut j, a, &by_id).unwrap();

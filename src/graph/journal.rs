@@ -85,11 +85,9 @@ impl FamilyGraph {
                 Undo::PersonAdded => self.pop_person(),
                 Undo::LinkAdded { from, to, link } => {
                     let e = self.find_edge(from, to, link).expect("link to undo exists");
-                    self.g.remove_edge(e);
+                    self.remove_edge(e);
                 }
-                Undo::LinkRemoved { from, to, link } => {
-                    self.g.add_edge(from.node(), to.node(), link);
-                }
+                Undo::LinkRemoved { from, to, link } => self.add_edge(from, to, link),
                 Undo::MarriageAdded => self.pop_marriage(),
                 Undo::MarriageRemoved { slot, rec } => self.restore_marriage(slot, rec),
                 Undo::Death { person, raw } => self.g[person.node()].death = raw,

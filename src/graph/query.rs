@@ -147,11 +147,48 @@ impl FamilyGraph {
     /// adoption over paternity over birth record (two links of one basis
     /// starting on one day are refused when recorded).
     pub fn parents_on(&self, child: PersonId, d: NaiveDate) -> Parents {
-        let mut out = Parents::default();
-        let born = self.birth_date(child);
+        let w = self.w(child);
+        let born = crate::iin::packed_epoch() + chrono::Days::new(w.born() as u64);
         if d < born {
-            return out;
+            return Parents::default();
         }
+        match self.birth_only(w) {
+            Some(Some(act)) => {
+                let link = |parent: Ix, role| {
+                    (parent != NONE).then_some(ParentLink {
+                        parent: PersonId(parent),
+                        role,
+                        basis: Basis::Birth,
+                        act,
+                        since: born,
+                    })
+                };
+                Parents {
+                    mother: link(w.born.mother, Role::Mother),
+                    father: link(w.born.father, Role::Father),
+                }
+            }
+            Some(None) => Parents::default(),
+            None => self.parents_walked(child, born, d),
+        }
+    }
+
+    /// When `w`'s incoming links are at most one birth record's, that
+    /// record as the querying side sees it (`Some(None)`: none shows);
+    /// `None` when the links must be walked.
+    #[inline]
+    fn birth_only(&self, w: super::store::PersonW) -> Option<Option<ActHandle>> {
+        if w.born.is_walk() {
+            return None;
+        }
+        let act = ActHandle(w.born.act);
+        Some((w.born.act != NONE && self.shows(act)).then_some(act))
+    }
+
+    /// `parents_on` by walking the incoming links (`d` is not before the
+    /// birth).
+    pub(super) fn parents_walked(&self, child: PersonId, born: NaiveDate, d: NaiveDate) -> Parents {
+        let mut out = Parents::default();
         for (parent, kind, act) in self.edges(child, Direction::Incoming) {
             let Some((role, basis)) = kind.parent_link() else {
                 continue;
@@ -266,15 +303,53 @@ impl FamilyGraph {
 
     /// The birth record of `p` (not annulled), if one is recorded.
     pub fn birth_record(&self, p: PersonId) -> Option<ActHandle> {
+        if let Some(act) = self.birth_only(self.w(p)) {
+            return act;
+        }
         self.edges(p, Direction::Incoming)
             .find(|(_, k, _)| k.is_birth_record())
             .map(|(_, _, a)| a)
+    }
+
+    /// Checks, for every person, that the inline copy of their links
+    /// ([`super::store::Born`]) is current and answers `parents_on` and
+    /// `birth_record` on each of `dates` as walking the links does — in
+    /// whatever view the caller has (a reader's, or a writer's mid-batch).
+    /// For tests; the first disagreement found, as text.
+    #[doc(hidden)]
+    pub fn check_inline_parents(&self, dates: &[NaiveDate]) -> Result<(), String> {
+        if !self.born_is_current() {
+            return Err("an inline copy is stale".into());
+        }
+        for p in (0..self.g.node_count() as Ix).map(PersonId) {
+            let walked = self
+                .edges(p, Direction::Incoming)
+                .find(|(_, k, _)| k.is_birth_record())
+                .map(|(_, _, a)| a);
+            if self.birth_record(p) != walked {
+                return Err(format!("person {}: birth record differs", p.0));
+            }
+            let born = self.birth_date(p);
+            for &d in dates.iter().filter(|&&d| d >= born) {
+                let (fast, slow) = (self.parents_on(p, d), self.parents_walked(p, born, d));
+                if fast != slow {
+                    return Err(format!("person {} on {d}: {fast:?} vs {slow:?}", p.0));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A canonical, order-independent picture of the graph, for comparing
     /// two graphs built different ways.
     pub fn canonical(&self) -> Canonical {
         use petgraph::visit::EdgeRef;
+        // Every comparison of two graphs also checks the inline copy of
+        // the links on each side.
+        assert!(
+            self.born_is_current(),
+            "a person's inline birth parents disagree with their links"
+        );
         let iin = |n: NodeIndex<Ix>| Iin::unpack(self.g[n].iin).get();
         let persons = self
             .g

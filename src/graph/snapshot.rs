@@ -11,9 +11,8 @@
 
 use super::index::IinIndex;
 use super::store::{Ix, Link, MarriageRec, PersonW};
-use super::{ActHandle, FamilyGraph};
+use super::{ActHandle, FamilyGraph, PersonId};
 use chrono::NaiveDate;
-use petgraph::graph::NodeIndex;
 use std::io::{self, Read, Write};
 
 const MAGIC: &[u8; 8] = b"KINGRAPH";
@@ -233,6 +232,7 @@ impl FamilyGraph {
                             iin: u(b, 0),
                             death: u(b, 1),
                             marriages: u(b, 2),
+                            born: super::store::Born::EMPTY,
                         };
                         let node = g.g.add_node(w).index() as Ix;
                         g.index.insert_packed(w.iin, node);
@@ -249,11 +249,7 @@ impl FamilyGraph {
                             bad = true;
                             return;
                         }
-                        g.g.add_edge(
-                            NodeIndex::new(s as usize),
-                            NodeIndex::new(t as usize),
-                            Link(u(b, 2)),
-                        );
+                        g.add_edge(PersonId(s), PersonId(t), Link(u(b, 2)));
                     })?;
                     if bad {
                         return Err(SnapshotError::Invalid("a link to no person".into()));

@@ -3,9 +3,11 @@
 //! batch can be undone exactly). No rules live here, and no dates are
 //! interpreted beyond packing them.
 //!
-//! * persons are petgraph nodes weighted by a 12-byte [`PersonW`]: the
-//!   packed IIN, the date of death, and the head of the person's marriage
-//!   list;
+//! * persons are petgraph nodes weighted by a 24-byte [`PersonW`]: the
+//!   packed IIN, the date of death, the head of the person's marriage
+//!   list, and the parents their birth record names ([`Born`]) — a copy of
+//!   their incoming links kept so that most checks read a person's parents
+//!   from the person's own record instead of walking a linked list;
 //! * legal-parent links are petgraph edges (parent → child) weighted by a
 //!   4-byte [`Link`]: the link kind and a handle into the act table;
 //! * marriages live in their own arena, each record on both spouses'
@@ -78,14 +80,72 @@ impl Link {
 }
 
 /// Node weight: the packed IIN (`Iin::pack`), the date of death as days
-/// since 1800-01-01 plus one (0 = none recorded), and the first marriage
-/// of the person's list in the marriage arena.
+/// since 1800-01-01 plus one (0 = none recorded), the first marriage
+/// of the person's list in the marriage arena, and [`Born`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub(super) struct PersonW {
     pub(super) iin: u32,
     pub(super) death: u32,
     pub(super) marriages: Ix,
+    pub(super) born: Born,
+}
+
+/// A person's incoming parent links, inline, when they are the simple case
+/// (most people): nothing but the links of one birth record. Then a check
+/// knows the parents from the person's record — one cache miss — where
+/// walking petgraph's list of incoming edges costs one more per link. For
+/// anyone else (a paternity or adoption, two birth records) it says
+/// [`Born::WALK`] and queries walk the links. Derived from the links, never
+/// saved: every change of a person's incoming links updates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(super) struct Born {
+    /// The birth record's act, `NONE` when the person has no incoming link.
+    pub(super) act: u32,
+    pub(super) mother: Ix,
+    pub(super) father: Ix,
+}
+
+impl Born {
+    /// No incoming link at all.
+    pub(super) const EMPTY: Born = Born {
+        act: NONE,
+        mother: NONE,
+        father: NONE,
+    };
+    /// Links other than one birth record's: walk them.
+    pub(super) const WALK: Born = Born {
+        act: NONE,
+        mother: 0,
+        father: 0,
+    };
+
+    pub(super) fn is_walk(self) -> bool {
+        self == Born::WALK
+    }
+
+    /// With one more incoming link, from `from`. Order-independent: the
+    /// result is `WALK` exactly when the links are not one birth record's.
+    pub(super) fn with(self, from: Ix, link: Link) -> Born {
+        let act = link.act().0;
+        if self.is_walk() || (self.act != NONE && self.act != act) {
+            return Born::WALK;
+        }
+        let mut b = Born { act, ..self };
+        let slot = match link.kind() {
+            LinkKind::MotherBirth => &mut b.mother,
+            LinkKind::FatherBirth => &mut b.father,
+            // A birth record naming no parent adds only this self-loop.
+            LinkKind::BirthRecord if self.act == NONE => return b,
+            _ => return Born::WALK,
+        };
+        if *slot != NONE {
+            return Born::WALK;
+        }
+        *slot = from;
+        b
+    }
 }
 
 /// How much an array full to capacity grows by: a sixteenth (at least a
@@ -109,6 +169,7 @@ impl PersonW {
             iin: iin.pack(),
             death: 0,
             marriages: NONE,
+            born: Born::EMPTY,
         }
     }
     pub(super) fn death(self) -> Option<NaiveDate> {
@@ -428,8 +489,40 @@ impl FamilyGraph {
             self.g.reserve_exact_edges(step(len));
             self.advise_pages();
         }
-        self.g.add_edge(from.node(), to.node(), link);
+        self.add_edge(from, to, link);
         j.push(Undo::LinkAdded { from, to, link });
+    }
+
+    /// Adds a parent link, keeping the child's [`Born`] current.
+    pub(super) fn add_edge(&mut self, from: PersonId, to: PersonId, link: Link) {
+        self.g.add_edge(from.node(), to.node(), link);
+        let w = &mut self.g[to.node()];
+        w.born = w.born.with(from.0, link);
+    }
+
+    /// Removes a parent link, keeping the child's [`Born`] current.
+    pub(super) fn remove_edge(&mut self, e: EdgeIndex<Ix>) {
+        let (_, to) = self.g.edge_endpoints(e).expect("an edge of the graph");
+        self.g.remove_edge(e);
+        let born = self.born_from_links(PersonId(to.index() as Ix));
+        self.g[to].born = born;
+    }
+
+    /// What [`Born`] says of `p`'s incoming links as they are now.
+    pub(super) fn born_from_links(&self, p: PersonId) -> Born {
+        use petgraph::visit::EdgeRef;
+        self.g
+            .edges_directed(p.node(), Direction::Incoming)
+            .fold(Born::EMPTY, |b, e| {
+                b.with(e.source().index() as Ix, *e.weight())
+            })
+    }
+
+    /// Whether every person's [`Born`] agrees with their links (for tests
+    /// that compare graphs built different ways).
+    pub(super) fn born_is_current(&self) -> bool {
+        (0..self.g.node_count() as Ix)
+            .all(|p| self.g[NodeIndex::new(p as usize)].born == self.born_from_links(PersonId(p)))
     }
 
     pub(super) fn find_edge(
@@ -473,7 +566,7 @@ impl FamilyGraph {
             let Some((from, to, link, id)) = found else {
                 break;
             };
-            self.g.remove_edge(id);
+            self.remove_edge(id);
             j.push(Undo::LinkRemoved { from, to, link });
         }
     }
@@ -629,13 +722,13 @@ mod tests {
 
     #[test]
     fn weights_stay_compact() {
-        assert_eq!(std::mem::size_of::<PersonW>(), 12);
+        assert_eq!(std::mem::size_of::<PersonW>(), 24);
         assert_eq!(std::mem::size_of::<Link>(), 4);
         assert_eq!(std::mem::size_of::<MarriageRec>(), 20);
         // petgraph adds two u32 "next" indices per node and four u32 per edge.
         assert_eq!(
             std::mem::size_of::<petgraph::graph::Node<PersonW, Ix>>(),
-            20
+            32
         );
         assert_eq!(std::mem::size_of::<petgraph::graph::Edge<Link, Ix>>(), 20);
     }
