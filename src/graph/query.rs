@@ -37,6 +37,29 @@ impl FamilyGraph {
         super::index::prefetch(&self.g.raw_nodes()[p.0 as usize]);
     }
 
+    /// Starts loading `p`'s first marriage record (a hint).
+    #[inline]
+    pub fn prefetch_marriages(&self, p: PersonId) {
+        if let Some(m) = self.marriages.get(self.w(p).marriages as usize) {
+            super::index::prefetch(m);
+        }
+    }
+
+    /// Starts loading the records of `p`'s birth parents, when their birth
+    /// record is all their links (a hint: a grandparent question reads them
+    /// next).
+    #[inline]
+    pub fn prefetch_parents(&self, p: PersonId) {
+        let b = self.w(p).born;
+        if !b.is_walk() {
+            for x in [b.mother, b.father] {
+                if let Some(n) = self.g.raw_nodes().get(x as usize) {
+                    super::index::prefetch(n);
+                }
+            }
+        }
+    }
+
     /// The person added `i`-th (for sampling in benchmarks).
     pub fn iin_at(&self, i: u64) -> Iin {
         self.iin(PersonId(i as Ix))

@@ -236,6 +236,68 @@ impl ActTable {
     }
 }
 
+/// Marriage act → the divorce that ended it, with one bit per act handle
+/// saying whether the map holds it: most marriages have no divorce, and
+/// the bits (4 MiB at whole-country size, so they stay in the cache) answer
+/// that without the map's cache miss on every marriage a check reads.
+#[derive(Clone)]
+pub(super) struct Divorces {
+    map: HashMap<ActHandle, ActHandle, foldhash::fast::FixedState>,
+    marked: Vec<u64>,
+}
+
+impl Default for Divorces {
+    fn default() -> Self {
+        Divorces {
+            map: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+            marked: Vec::new(),
+        }
+    }
+}
+
+impl Divorces {
+    pub(super) fn insert(&mut self, m: ActHandle, d: ActHandle) -> Option<ActHandle> {
+        let (w, bit) = (m.0 as usize / 64, 1u64 << (m.0 % 64));
+        if self.marked.len() <= w {
+            self.marked.resize(w + 1 + w / 16, 0);
+        }
+        self.marked[w] |= bit;
+        self.map.insert(m, d)
+    }
+
+    pub(super) fn remove(&mut self, m: &ActHandle) -> Option<ActHandle> {
+        if let Some(x) = self.marked.get_mut(m.0 as usize / 64) {
+            *x &= !(1u64 << (m.0 % 64));
+        }
+        self.map.remove(m)
+    }
+
+    #[inline]
+    pub(super) fn get(&self, m: &ActHandle) -> Option<&ActHandle> {
+        let set = self
+            .marked
+            .get(m.0 as usize / 64)
+            .is_some_and(|x| x & (1u64 << (m.0 % 64)) != 0);
+        if set { self.map.get(m) } else { None }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&ActHandle, &ActHandle)> + '_ {
+        self.map.iter()
+    }
+
+    pub(super) fn capacity_bytes(&self) -> usize {
+        self.map.capacity() * 9 + self.marked.capacity() * 8
+    }
+}
+
 /// What a writer's records change that readers must not see before the
 /// ledger has committed them: deaths set or taken back, links and
 /// marriages annulled, divorces recorded or taken back. (What records add
@@ -277,7 +339,7 @@ pub struct FamilyGraph {
     pub(super) index: IinIndex,
     pub(super) acts: ActTable,
     /// marriage act → the divorce act that ended it
-    pub(super) divorces: HashMap<ActHandle, ActHandle, foldhash::fast::FixedState>,
+    pub(super) divorces: Divorces,
     /// Queries see acts with a handle below this and persons below
     /// `see_persons`: everything, except between the steps of a deferred
     /// write, when readers must not see what it added.
@@ -309,7 +371,7 @@ impl FamilyGraph {
             dead_marriages: 0,
             index: IinIndex::with_capacity(persons),
             acts: at,
-            divorces: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+            divorces: Divorces::default(),
             see_acts: u32::MAX,
             see_persons: u32::MAX,
             pending: None,
@@ -445,7 +507,7 @@ impl FamilyGraph {
                     + self.acts.ends.capacity() * 4
                     + self.acts.dates.capacity() * size_of::<NaiveDate>(),
             ),
-            ("divorces", self.divorces.capacity() * 9),
+            ("divorces", self.divorces.capacity_bytes()),
         ]
     }
 
@@ -731,6 +793,29 @@ mod tests {
             32
         );
         assert_eq!(std::mem::size_of::<petgraph::graph::Edge<Link, Ix>>(), 20);
+    }
+
+    proptest::proptest! {
+        /// The bits never hide a divorce the map holds, whatever the order
+        /// of inserts and removals.
+        #[test]
+        fn divorces_behave_like_a_map(ops in proptest::collection::vec((proptest::bool::ANY, 0u32..5000, 0u32..9), 1..500)) {
+            let mut d = Divorces::default();
+            let mut model = std::collections::HashMap::new();
+            for (insert, m, x) in ops {
+                let m = ActHandle(m);
+                if insert {
+                    proptest::prop_assert_eq!(d.insert(m, ActHandle(x)), model.insert(m, ActHandle(x)));
+                } else {
+                    proptest::prop_assert_eq!(d.remove(&m), model.remove(&m));
+                }
+                proptest::prop_assert_eq!(d.get(&m), model.get(&m));
+            }
+            for k in (0..5000).map(ActHandle) {
+                proptest::prop_assert_eq!(d.get(&k), model.get(&k));
+            }
+            proptest::prop_assert_eq!(d.len(), model.len());
+        }
     }
 
     #[test]

@@ -557,6 +557,9 @@ impl Resolver<'_> {
         // side): it is what the applicant needs to be told.
         let mut ended: Option<MarriageLink> = None;
         let mut married_ever = false;
+        // Both parties' marriage lists are read: start both at once.
+        self.g.prefetch_marriages(owner);
+        self.g.prefetch_marriages(applicant);
         for (married, other, through_owner) in [(owner, applicant, true), (applicant, owner, false)]
         {
             let other_kin = std::cell::OnceCell::new();
@@ -635,6 +638,8 @@ struct Kin<'r> {
 
 impl<'r> Kin<'r> {
     fn new(r: &'r Resolver<'r>, p: PersonId) -> Kin<'r> {
+        // The grandparent questions read the parents' records.
+        r.g.prefetch_parents(p);
         Kin {
             r,
             p,
