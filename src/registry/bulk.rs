@@ -23,7 +23,7 @@
 //! the committed transactions hold. Until then the ledger carries a mark
 //! that makes its next open list them from the records themselves.
 
-use super::ingest::{Judged, Known, Parsed, accepted, judge, parse, refusal_row};
+use super::ingest::{Filed, Known, Parsed, judge_and_file, parse};
 use super::{IngestReport, Line, LineOutcome, Lines, Registry};
 use crate::graph::Journal;
 use crate::ledger::{LedgerError, NewAct, NewRefusal};
@@ -323,37 +323,28 @@ impl Registry {
                         source: src,
                     } in todo.by_ref()
                     {
-                        let outcome = match parsed {
-                            Err((act_id, r)) => Err((act_id, r)),
-                            Ok(act) => {
-                                let judged =
-                                    match judge(&mut g, &mut journal, &act, &known, received) {
-                                        Ok(j) => j,
-                                        Err(e) => {
-                                            failed = Some(e.into());
-                                            break;
-                                        }
-                                    };
-                                match judged {
-                                    Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
-                                    Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                                    Judged::Accepted(a) => {
-                                        seq += 1;
-                                        txn.acts.push(accepted(&mut known, act, a, seq, src, body));
-                                        Ok(LineOutcome::Accepted { seq })
-                                    }
-                                }
-                            }
+                        let mut out = Filed {
+                            seq: &mut seq,
+                            acts: &mut txn.acts,
+                            refusals: &mut txn.refusals,
                         };
-                        txn.outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
-                            txn.refusals
-                                .push(refusal_row(&line, &source, act_id.clone(), &r));
-                            LineOutcome::Refused {
-                                act_id,
-                                code: r.code,
-                                detail: r.detail,
+                        match judge_and_file(
+                            &mut g,
+                            &mut journal,
+                            &mut known,
+                            received,
+                            &line,
+                            parsed,
+                            &source,
+                            &mut out,
+                            |_| (src, body),
+                        ) {
+                            Ok(o) => txn.outcomes.push(o),
+                            Err(e) => {
+                                failed = Some(e.into());
+                                break;
                             }
-                        }));
+                        }
                         if txn.outcomes.len() >= transaction {
                             break;
                         }

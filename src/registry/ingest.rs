@@ -229,28 +229,23 @@ impl Registry {
             let mut g = self.graph.write();
             let more = g.deferred(&mut batch, |g| -> Result<bool, LedgerError> {
                 for (line, p) in todo.by_ref().take(JUDGED_PER_LOCK) {
-                    let outcome = match p {
-                        Err((act_id, r)) => Err((act_id, r)),
-                        Ok(act) => match judge(g, &mut journal, &act, &known, received)? {
-                            Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
-                            Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
-                            Judged::Accepted(a) => {
-                                seq += 1;
-                                let source = format!("{source}:{}", line.no);
-                                let body = act.canonical_json();
-                                new_acts.push(accepted(&mut known, act, a, seq, source, body));
-                                Ok(LineOutcome::Accepted { seq })
-                            }
-                        },
+                    let mut out = Filed {
+                        seq: &mut seq,
+                        acts: &mut new_acts,
+                        refusals: &mut refusals,
                     };
-                    outcomes.push(outcome.unwrap_or_else(|(act_id, r)| {
-                        refusals.push(refusal_row(line, source, act_id.clone(), &r));
-                        LineOutcome::Refused {
-                            act_id,
-                            code: r.code,
-                            detail: r.detail,
-                        }
-                    }));
+                    let row = |act: &Act| (format!("{source}:{}", line.no), act.canonical_json());
+                    outcomes.push(judge_and_file(
+                        g,
+                        &mut journal,
+                        &mut known,
+                        received,
+                        line,
+                        p,
+                        source,
+                        &mut out,
+                        row,
+                    )?);
                 }
                 Ok(outcomes.len() < lines.len())
             });
@@ -351,6 +346,54 @@ pub(super) fn accepted(
     let row = NewAct::new(&entry, a.target_seq, &a.mentions, source, body);
     known.accept(entry.act, seq, a.target_seq);
     row
+}
+
+/// Where judged lines go: the rows of accepted records and of refusals,
+/// numbered from `seq` on.
+pub(super) struct Filed<'a> {
+    pub(super) seq: &'a mut i64,
+    pub(super) acts: &'a mut Vec<NewAct>,
+    pub(super) refusals: &'a mut Vec<NewRefusal>,
+}
+
+/// Judges one parsed line in file order and files it: an accepted record
+/// gets the next seq and its row (`row` gives its source and canonical
+/// body), a refused one its refusal row. Errors only when the ledger
+/// fails.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn judge_and_file(
+    graph: &mut FamilyGraph,
+    journal: &mut Journal,
+    known: &mut Known,
+    received: chrono::NaiveDate,
+    line: &Line,
+    parsed: Parsed,
+    source: &str,
+    out: &mut Filed<'_>,
+    row: impl FnOnce(&Act) -> (String, String),
+) -> Result<LineOutcome, LedgerError> {
+    let outcome = match parsed {
+        Err((act_id, r)) => Err((act_id, r)),
+        Ok(act) => match judge(graph, journal, &act, known, received)? {
+            Judged::Duplicate(s) => Ok(LineOutcome::Duplicate { seq: s }),
+            Judged::Refused(r) => Err((Some(act.act_id.to_string()), r)),
+            Judged::Accepted(a) => {
+                *out.seq += 1;
+                let (src, body) = row(&act);
+                out.acts.push(accepted(known, act, a, *out.seq, src, body));
+                Ok(LineOutcome::Accepted { seq: *out.seq })
+            }
+        },
+    };
+    Ok(outcome.unwrap_or_else(|(act_id, r)| {
+        out.refusals
+            .push(refusal_row(line, source, act_id.clone(), &r));
+        LineOutcome::Refused {
+            act_id,
+            code: r.code,
+            detail: r.detail,
+        }
+    }))
 }
 
 pub(super) enum Judged {
