@@ -276,6 +276,7 @@ impl FamilyGraph {
                 }
                 5 => {
                     g.acts.dates.reserve_exact(n);
+                    g.advise_pages();
                     let mut bad = false;
                     each(
                         &mut r,

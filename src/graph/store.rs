@@ -207,6 +207,7 @@ impl ActTable {
             let n = step(self.dates.len());
             self.dates.reserve_exact(n);
             self.ends.reserve_exact(n);
+            super::pages::advise_vec(&self.dates);
         }
         if self.bytes.capacity() - self.bytes.len() < id.len() {
             self.bytes.reserve_exact(step(self.bytes.len()));
@@ -381,13 +382,15 @@ impl FamilyGraph {
     }
 
     /// Asks for huge pages under the arrays a check reads (persons, parent
-    /// links, marriages; the index does it itself), after each allocation
+    /// links, marriages, act dates; the index does it itself), after each allocation
     /// and before the new room is touched: see `pages.rs`.
     pub(super) fn advise_pages(&self) {
         let (nodes, edges) = self.g.capacity();
         super::pages::advise(self.g.raw_nodes().as_ptr(), nodes);
         super::pages::advise(self.g.raw_edges().as_ptr(), edges);
         super::pages::advise_vec(&self.marriages);
+        // A marriage's start is its act's date, read with every marriage.
+        super::pages::advise_vec(&self.acts.dates);
     }
 
     /// Makes room for this many more persons, links and acts at once (a
