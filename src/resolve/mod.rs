@@ -386,7 +386,9 @@ impl Resolver<'_> {
                     },
                 );
             }
-            if ended.is_none_or(|e| e.since < m.since) {
+            // The latest by start, then act id (two marriages of one day,
+            // each ended that day): never by the order records arrived in.
+            if ended.is_none_or(|e| self.marriage_order(&e, &m).is_lt()) {
                 ended = Some(m);
             }
         }
@@ -574,8 +576,7 @@ impl Resolver<'_> {
             for m in ms {
                 let counts = self.gives_in_laws(&m);
                 if m.spouse == other
-                    || (!counts
-                        && ended.is_some_and(|e| self.marriage_order(&e, &m).is_ge()))
+                    || (!counts && ended.is_some_and(|e| self.marriage_order(&e, &m).is_ge()))
                 {
                     continue;
                 }
