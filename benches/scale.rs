@@ -9,8 +9,9 @@
 //!
 //! Default 1,000,000 persons; with a snapshot (as `kinship import` writes),
 //! the graph is loaded from it instead of built (and when the file named
-//! does not exist yet, the built graph is saved there for the next run). Not a criterion bench: it
-//! measures one big build and percentiles, which criterion does not report.
+//! does not exist yet, the built graph is saved there for the next run).
+//! Not a criterion bench: it measures one big build and percentiles, which
+//! criterion does not report.
 //!
 //! For scale it also reports what one dependent random read costs over a
 //! buffer as large as the graph, on the same pages (`KINSHIP_HUGE_PAGES=0`

@@ -50,7 +50,7 @@ impl FamilyGraph {
     /// next).
     #[inline]
     pub fn prefetch_parents(&self, p: PersonId) {
-        let b = self.w(p).born;
+        let b = self.w(p).birth;
         if !b.is_walk() {
             for x in [b.mother, b.father] {
                 if let Some(n) = self.g.raw_nodes().get(x as usize) {
@@ -88,7 +88,7 @@ impl FamilyGraph {
     }
 
     pub fn birth_date(&self, p: PersonId) -> NaiveDate {
-        crate::iin::packed_epoch() + chrono::Days::new(self.w(p).born() as u64)
+        self.w(p).birth_date()
     }
 
     /// Days since 1800-01-01 of `p`'s birth: orders like the birth date.
@@ -171,7 +171,7 @@ impl FamilyGraph {
     /// starting on one day are refused when recorded).
     pub fn parents_on(&self, child: PersonId, d: NaiveDate) -> Parents {
         let w = self.w(child);
-        let born = crate::iin::packed_epoch() + chrono::Days::new(w.born() as u64);
+        let born = w.birth_date();
         if d < born {
             return Parents::default();
         }
@@ -187,8 +187,8 @@ impl FamilyGraph {
                     })
                 };
                 Parents {
-                    mother: link(w.born.mother, Role::Mother),
-                    father: link(w.born.father, Role::Father),
+                    mother: link(w.birth.mother, Role::Mother),
+                    father: link(w.birth.father, Role::Father),
                 }
             }
             Some(None) => Parents::default(),
@@ -201,11 +201,11 @@ impl FamilyGraph {
     /// `None` when the links must be walked.
     #[inline]
     fn birth_only(&self, w: super::store::PersonW) -> Option<Option<ActHandle>> {
-        if w.born.is_walk() {
+        if w.birth.is_walk() {
             return None;
         }
-        let act = ActHandle(w.born.act);
-        Some((w.born.act != NONE && self.shows(act)).then_some(act))
+        let act = ActHandle(w.birth.act);
+        Some((w.birth.act != NONE && self.shows(act)).then_some(act))
     }
 
     /// `parents_on` by walking the incoming links (`d` is not before the
@@ -326,30 +326,31 @@ impl FamilyGraph {
 
     /// The birth record of `p` (not annulled), if one is recorded.
     pub fn birth_record(&self, p: PersonId) -> Option<ActHandle> {
-        if let Some(act) = self.birth_only(self.w(p)) {
-            return act;
+        match self.birth_only(self.w(p)) {
+            Some(act) => act,
+            None => self.birth_record_walked(p),
         }
+    }
+
+    /// `birth_record` by walking the incoming links.
+    fn birth_record_walked(&self, p: PersonId) -> Option<ActHandle> {
         self.edges(p, Direction::Incoming)
             .find(|(_, k, _)| k.is_birth_record())
             .map(|(_, _, a)| a)
     }
 
     /// Checks, for every person, that the inline copy of their links
-    /// ([`super::store::Born`]) is current and answers `parents_on` and
+    /// ([`super::store::BirthParents`]) is current and answers `parents_on` and
     /// `birth_record` on each of `dates` as walking the links does — in
     /// whatever view the caller has (a reader's, or a writer's mid-batch).
     /// For tests; the first disagreement found, as text.
     #[doc(hidden)]
     pub fn check_inline_parents(&self, dates: &[NaiveDate]) -> Result<(), String> {
-        if !self.born_is_current() {
+        if !self.birth_is_current() {
             return Err("an inline copy is stale".into());
         }
         for p in (0..self.g.node_count() as Ix).map(PersonId) {
-            let walked = self
-                .edges(p, Direction::Incoming)
-                .find(|(_, k, _)| k.is_birth_record())
-                .map(|(_, _, a)| a);
-            if self.birth_record(p) != walked {
+            if self.birth_record(p) != self.birth_record_walked(p) {
                 return Err(format!("person {}: birth record differs", p.0));
             }
             let born = self.birth_date(p);
@@ -370,7 +371,7 @@ impl FamilyGraph {
         // Every comparison of two graphs also checks the inline copy of
         // the links on each side.
         assert!(
-            self.born_is_current(),
+            self.birth_is_current(),
             "a person's inline birth parents disagree with their links"
         );
         let iin = |n: NodeIndex<Ix>| Iin::unpack(self.g[n].iin).get();

@@ -232,7 +232,7 @@ impl FamilyGraph {
                             iin: u(b, 0),
                             death: u(b, 1),
                             marriages: u(b, 2),
-                            born: super::store::Born::EMPTY,
+                            birth: super::store::BirthParents::EMPTY,
                         };
                         let node = g.g.add_node(w).index() as Ix;
                         g.index.insert_packed(w.iin, node);

@@ -5,7 +5,7 @@
 //!
 //! * persons are petgraph nodes weighted by a 24-byte [`PersonW`]: the
 //!   packed IIN, the date of death, the head of the person's marriage
-//!   list, and the parents their birth record names ([`Born`]) — a copy of
+//!   list, and the parents their birth record names ([`BirthParents`]) — a copy of
 //!   their incoming links kept so that most checks read a person's parents
 //!   from the person's own record instead of walking a linked list;
 //! * legal-parent links are petgraph edges (parent → child) weighted by a
@@ -81,14 +81,14 @@ impl Link {
 
 /// Node weight: the packed IIN (`Iin::pack`), the date of death as days
 /// since 1800-01-01 plus one (0 = none recorded), the first marriage
-/// of the person's list in the marriage arena, and [`Born`].
+/// of the person's list in the marriage arena, and [`BirthParents`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub(super) struct PersonW {
     pub(super) iin: u32,
     pub(super) death: u32,
     pub(super) marriages: Ix,
-    pub(super) born: Born,
+    pub(super) birth: BirthParents,
 }
 
 /// A person's incoming parent links, inline, when they are the simple case
@@ -96,52 +96,52 @@ pub(super) struct PersonW {
 /// knows the parents from the person's record — one cache miss — where
 /// walking petgraph's list of incoming edges costs one more per link. For
 /// anyone else (a paternity or adoption, two birth records) it says
-/// [`Born::WALK`] and queries walk the links. Derived from the links, never
+/// [`BirthParents::WALK`] and queries walk the links. Derived from the links, never
 /// saved: every change of a person's incoming links updates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub(super) struct Born {
+pub(super) struct BirthParents {
     /// The birth record's act, `NONE` when the person has no incoming link.
     pub(super) act: u32,
     pub(super) mother: Ix,
     pub(super) father: Ix,
 }
 
-impl Born {
+impl BirthParents {
     /// No incoming link at all.
-    pub(super) const EMPTY: Born = Born {
+    pub(super) const EMPTY: BirthParents = BirthParents {
         act: NONE,
         mother: NONE,
         father: NONE,
     };
     /// Links other than one birth record's: walk them.
-    pub(super) const WALK: Born = Born {
+    pub(super) const WALK: BirthParents = BirthParents {
         act: NONE,
         mother: 0,
         father: 0,
     };
 
     pub(super) fn is_walk(self) -> bool {
-        self == Born::WALK
+        self == BirthParents::WALK
     }
 
     /// With one more incoming link, from `from`. Order-independent: the
     /// result is `WALK` exactly when the links are not one birth record's.
-    pub(super) fn with(self, from: Ix, link: Link) -> Born {
+    pub(super) fn with(self, from: Ix, link: Link) -> BirthParents {
         let act = link.act().0;
         if self.is_walk() || (self.act != NONE && self.act != act) {
-            return Born::WALK;
+            return BirthParents::WALK;
         }
-        let mut b = Born { act, ..self };
+        let mut b = BirthParents { act, ..self };
         let slot = match link.kind() {
             LinkKind::MotherBirth => &mut b.mother,
             LinkKind::FatherBirth => &mut b.father,
             // A birth record naming no parent adds only this self-loop.
             LinkKind::BirthRecord if self.act == NONE => return b,
-            _ => return Born::WALK,
+            _ => return BirthParents::WALK,
         };
         if *slot != NONE {
-            return Born::WALK;
+            return BirthParents::WALK;
         }
         *slot = from;
         b
@@ -169,7 +169,7 @@ impl PersonW {
             iin: iin.pack(),
             death: 0,
             marriages: NONE,
-            born: Born::EMPTY,
+            birth: BirthParents::EMPTY,
         }
     }
     pub(super) fn death(self) -> Option<NaiveDate> {
@@ -178,6 +178,9 @@ impl PersonW {
     /// Days since 1800-01-01 of the birth (orders like the date).
     pub(super) fn born(self) -> u32 {
         self.iin >> 15
+    }
+    pub(super) fn birth_date(self) -> NaiveDate {
+        crate::iin::packed_epoch() + chrono::Days::new(self.born() as u64)
     }
 }
 
@@ -558,36 +561,36 @@ impl FamilyGraph {
         j.push(Undo::LinkAdded { from, to, link });
     }
 
-    /// Adds a parent link, keeping the child's [`Born`] current.
+    /// Adds a parent link, keeping the child's [`BirthParents`] current.
     pub(super) fn add_edge(&mut self, from: PersonId, to: PersonId, link: Link) {
         self.g.add_edge(from.node(), to.node(), link);
         let w = &mut self.g[to.node()];
-        w.born = w.born.with(from.0, link);
+        w.birth = w.birth.with(from.0, link);
     }
 
-    /// Removes a parent link, keeping the child's [`Born`] current.
+    /// Removes a parent link, keeping the child's [`BirthParents`] current.
     pub(super) fn remove_edge(&mut self, e: EdgeIndex<Ix>) {
         let (_, to) = self.g.edge_endpoints(e).expect("an edge of the graph");
         self.g.remove_edge(e);
-        let born = self.born_from_links(PersonId(to.index() as Ix));
-        self.g[to].born = born;
+        let born = self.birth_from_links(PersonId(to.index() as Ix));
+        self.g[to].birth = born;
     }
 
-    /// What [`Born`] says of `p`'s incoming links as they are now.
-    pub(super) fn born_from_links(&self, p: PersonId) -> Born {
+    /// What [`BirthParents`] says of `p`'s incoming links as they are now.
+    pub(super) fn birth_from_links(&self, p: PersonId) -> BirthParents {
         use petgraph::visit::EdgeRef;
         self.g
             .edges_directed(p.node(), Direction::Incoming)
-            .fold(Born::EMPTY, |b, e| {
+            .fold(BirthParents::EMPTY, |b, e| {
                 b.with(e.source().index() as Ix, *e.weight())
             })
     }
 
-    /// Whether every person's [`Born`] agrees with their links (for tests
+    /// Whether every person's [`BirthParents`] agrees with their links (for tests
     /// that compare graphs built different ways).
-    pub(super) fn born_is_current(&self) -> bool {
+    pub(super) fn birth_is_current(&self) -> bool {
         (0..self.g.node_count() as Ix)
-            .all(|p| self.g[NodeIndex::new(p as usize)].born == self.born_from_links(PersonId(p)))
+            .all(|p| self.g[NodeIndex::new(p as usize)].birth == self.birth_from_links(PersonId(p)))
     }
 
     pub(super) fn find_edge(
