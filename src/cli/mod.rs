@@ -52,6 +52,46 @@ impl SnapshotArgs {
     }
 }
 
+/// How `serve` (and `demo`) listen, cap batches and stop.
+#[derive(Debug, clap::Args)]
+struct HttpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KINSHIP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C;
+    /// connections still open then are closed.
+    #[arg(long, env = "KINSHIP_SHUTDOWN_GRACE", default_value_t = 10)]
+    shutdown_grace: u64,
+    /// Largest NDJSON batch body, in MiB (413 `batch_too_large` beyond).
+    #[arg(long, env = "KINSHIP_BATCH_MAX_MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    batch_max_mib: u64,
+    /// Most lines in one NDJSON batch (413 `batch_too_large` beyond).
+    #[arg(long, env = "KINSHIP_BATCH_MAX_LINES", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    batch_max_lines: u64,
+    /// NDJSON batches held at once (bodies in memory: at most this many
+    /// times --batch-max-mib); more wait their turn.
+    #[arg(long, env = "KINSHIP_BATCH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    batch_concurrency: u64,
+    /// Seconds a batch body may take to arrive (408 `body_timeout` beyond).
+    #[arg(long, env = "KINSHIP_BATCH_READ_TIMEOUT", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    batch_read_timeout: u64,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> http::BatchLimits {
+        http::BatchLimits {
+            max_bytes: (self.batch_max_mib << 20) as usize,
+            max_lines: self.batch_max_lines,
+            concurrent: self.batch_concurrency as usize,
+            read_timeout: std::time::Duration::from_secs(self.batch_read_timeout),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Import an NDJSON file of act records into the ledger, in constant memory.
@@ -126,9 +166,8 @@ enum Command {
     Serve {
         #[command(flatten)]
         db: DbArg,
-        /// Address to listen on.
-        #[arg(long, env = "KINSHIP_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
+        #[command(flatten)]
+        http: HttpArgs,
         #[command(flatten)]
         snapshots: SnapshotArgs,
         /// Seconds between periodic snapshots (0: only at shutdown).
@@ -143,9 +182,8 @@ enum Command {
         /// Folder of .ndjson fixture files to import.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/graph-fixtures"))]
         fixtures: PathBuf,
-        /// Address to listen on.
-        #[arg(long, env = "KINSHIP_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
+        #[command(flatten)]
+        http: HttpArgs,
     },
 }
 
@@ -163,7 +201,11 @@ pub fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match rt.block_on(run(cli)) {
+    let ran = rt.block_on(run(cli));
+    // Connections a shutdown's grace period gave up on are still tasks
+    // here; they are dropped, not waited for.
+    rt.shutdown_background();
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -315,18 +357,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve {
             db,
-            listen,
+            http,
             snapshots,
             snapshot_every,
         } => {
             let place = snapshots.place(&db.db);
-            serve(&db.db, &listen, place, snapshot_every).await
+            serve(&db.db, &http, place, snapshot_every).await
         }
-        Command::Demo {
-            db,
-            fixtures,
-            listen,
-        } => {
+        Command::Demo { db, fixtures, http } => {
             for suffix in ["", "-wal", "-shm"] {
                 let p = PathBuf::from(format!("{}{suffix}", db.display()));
                 if p.exists() {
@@ -354,10 +392,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             registry.ledger().close().await;
             eprintln!(
-                "demo ledger {} ready; try: curl http://{listen}/readyz",
-                db.display()
+                "demo ledger {} ready; try: curl http://{}/readyz",
+                db.display(),
+                http.listen
             );
-            serve(url, &listen, None, 0).await
+            serve(url, &http, None, 0).await
         }
     }
 }
@@ -383,15 +422,17 @@ pub fn memory_kib() -> Option<(u64, u64)> {
 /// records came in meanwhile, and one at shutdown.
 async fn serve(
     db: &str,
-    listen: &str,
+    args: &HttpArgs,
     snapshots: Option<Snapshots>,
     every: u64,
 ) -> anyhow::Result<()> {
+    let listen = &args.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    let state = AppState::default();
+    let state = AppState::with_limits(args.limits());
+    let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let ledger = Ledger::open(db).await.context("opening the ledger")?;
     let building = {
         let (state, snapshots) = (state.clone(), snapshots.clone());
@@ -411,7 +452,7 @@ async fn serve(
             Ok::<_, anyhow::Error>(())
         })
     };
-    let server = http::serve(listener, state.clone());
+    let server = http::serve(listener, state.clone(), grace);
     tokio::pin!(server);
     let mut building = building;
     let served = tokio::select! {

@@ -2,13 +2,14 @@
 //! refused on its own. NDJSON bodies are streamed in batches, so a body of
 //! any size costs bounded memory.
 
+use super::ndjson::BatchBody;
 use super::{AppState, Problem, Ready, SEQ_HEADER};
 use crate::registry::{Line, LineOutcome, LineSplitter, Registry};
 use axum::Json;
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use utoipa::ToSchema;
@@ -61,8 +62,9 @@ fn request_id() -> String {
 /// One act (`application/json`) or many (`application/x-ndjson`, one per
 /// line), each applied or refused on its own; a refused record is kept with
 /// its reason. Sending the same records again accepts nothing: each is a
-/// duplicate (compared by meaning, not by bytes). NDJSON bodies of any size
-/// are streamed and applied in transactions of 1000 lines.
+/// duplicate (compared by meaning, not by bytes). An NDJSON body is read
+/// whole within the batch caps (64 MiB, 1,000,000 lines by default), then
+/// applied in transactions of 1000 lines.
 #[utoipa::path(
     post,
     path = "/v1/acts",
@@ -82,7 +84,10 @@ fn request_id() -> String {
             example = json!({"accepted": 2, "duplicates": 0, "rejected": [{"line": 3, "act_id": "X-1", "code": "invalid_iin", "detail": "field child: check digit is 4, expected 7"}]})),
         (status = 400, description = "`body_unreadable`: the body could not be read to its end",
             body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`body_too_large`: an application/json body over 1 MiB; send many acts as NDJSON",
+        (status = 408, description = "`body_timeout`: an NDJSON body did not arrive within the batch read timeout",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`body_too_large`: an application/json body over 1 MiB; send many acts as NDJSON. \
+            `batch_too_large`: an NDJSON body over the batch caps (bytes or lines); nothing of it is applied",
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`: the ledger failed; records of the failed transaction were not applied",
             body = Problem, content_type = "application/problem+json"),
@@ -90,7 +95,12 @@ fn request_id() -> String {
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn post_acts(Ready(reg): Ready, headers: HeaderMap, body: Body) -> Result<Response, Problem> {
+async fn post_acts(
+    Ready(reg): Ready,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
     let source = format!("http:{}", request_id());
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -114,15 +124,12 @@ async fn post_acts(Ready(reg): Ready, headers: HeaderMap, body: Body) -> Result<
             split.push(&bytes, &mut pending);
         }
     } else {
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| {
-                Problem::bad_request(
-                    "body_unreadable",
-                    "the request body could not be read to its end",
-                )
-            })?;
-            split.push(&chunk, &mut pending);
+        // Read whole first (within the batch caps), so a body over a cap
+        // applies nothing, and a client that writes everything before it
+        // reads is served like any other.
+        let batch = BatchBody::read(state.batches(), &headers, body).await?;
+        for piece in batch.bytes.chunks(64 << 10) {
+            split.push(piece, &mut pending);
             if pending.len() >= BATCH_LINES {
                 flush(&reg, &mut pending, &source, &mut answer).await?;
             }

@@ -7,7 +7,7 @@ use crate::graph::{FamilyGraph, PersonId};
 use crate::iin::Iin;
 use crate::resolve::{self, Claim, ClaimError};
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -267,7 +267,9 @@ async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> 
 ///
 /// One check request per line, answered in order as a stream, a line per
 /// request; a bad line gets a `LineError` line instead of failing the batch.
-/// Any number of lines, in bounded memory.
+/// The body is read whole before the first answer (so a client that writes
+/// everything before reading works), within the batch caps: 64 MiB and
+/// 1,000,000 lines by default.
 #[utoipa::path(
     post,
     path = "/v1/checks/kinship:batch",
@@ -282,18 +284,24 @@ async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> 
         (status = 200, description = "NDJSON, one line per request line in the same order: a `CheckAnswer`, \
             or a `LineError` (`{\"line\": n, \"error\": Problem}`) for a line that could not be answered",
             body = String, content_type = "application/x-ndjson"),
+        (status = 400, description = "`body_unreadable`: the body could not be read to its end",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "`body_timeout`: the body did not arrive within the batch read timeout",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`batch_too_large`: more bytes or lines than the batch caps; split it",
+            body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`not_ready`: the graph is still being built",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn check_batch(Ready(reg): Ready, body: Body) -> Response {
+async fn check_batch(Ready(reg): Ready, batch: ndjson::BatchBody) -> Response {
     fn one(g: &FamilyGraph, line: &[u8]) -> NdjsonAnswer {
         match parse_check(line) {
             Ok(req) => NdjsonAnswer::ok(&answer(g, &req)),
             Err(p) => NdjsonAnswer::error(p),
         }
     }
-    ndjson::stream(reg, body, |reg, lines| async move {
+    ndjson::stream(reg, batch, |reg, lines| async move {
         ndjson::per_line(reg, lines, &one).await
     })
 }

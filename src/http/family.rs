@@ -13,7 +13,6 @@ use crate::iin::Iin;
 use crate::registry::{Line, Names, Registry};
 use crate::resolve;
 use axum::Json;
-use axum::body::Body;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use chrono::{Months, NaiveDate};
@@ -245,12 +244,18 @@ async fn family_one(
         (status = 200, description = "NDJSON, one line per request line in the same order: a `FamilyAnswer`, \
             or a `LineError` (`{\"line\": n, \"error\": Problem}`, e.g. `person_unknown`)",
             body = String, content_type = "application/x-ndjson"),
+        (status = 400, description = "`body_unreadable`: the body could not be read to its end",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "`body_timeout`: the body did not arrive within the batch read timeout",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`batch_too_large`: more bytes or lines than the batch caps; split it",
+            body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the ledger cannot be reached (with `Retry-After`)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn family_batch(Ready(reg): Ready, body: Body) -> Response {
-    ndjson::stream(reg, body, |reg, lines| async move {
+async fn family_batch(Ready(reg): Ready, batch: ndjson::BatchBody) -> Response {
+    ndjson::stream(reg, batch, |reg, lines| async move {
         family_chunk(&reg, lines).await
     })
 }

@@ -13,6 +13,7 @@ mod persons;
 pub mod problem;
 mod refused;
 
+pub use ndjson::BatchLimits;
 pub use problem::Problem;
 
 use crate::registry::Registry;
@@ -22,17 +23,36 @@ use axum::http::request::Parts;
 use std::sync::{Arc, OnceLock};
 use utoipa_axum::router::OpenApiRouter;
 
-/// Shared state: the registry once the graph is built.
-#[derive(Clone, Default)]
+/// Shared state: the registry once the graph is built, and the caps on
+/// NDJSON batches.
+#[derive(Clone)]
 pub struct AppState {
     registry: Arc<OnceLock<Arc<Registry>>>,
+    batches: Arc<ndjson::BatchGate>,
+}
+
+impl Default for AppState {
+    fn default() -> AppState {
+        AppState::with_limits(BatchLimits::default())
+    }
 }
 
 impl AppState {
+    pub fn with_limits(limits: BatchLimits) -> AppState {
+        AppState {
+            registry: Arc::default(),
+            batches: Arc::new(ndjson::BatchGate::new(limits)),
+        }
+    }
+
     pub fn ready(registry: Arc<Registry>) -> AppState {
         let s = AppState::default();
         s.set_ready(registry);
         s
+    }
+
+    fn batches(&self) -> &ndjson::BatchGate {
+        &self.batches
     }
 
     /// Publishes the registry: from now on the service is ready.
@@ -141,11 +161,43 @@ async fn seq_header(
     res
 }
 
-/// Serves `router` on `listener` until SIGINT or SIGTERM.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+/// Serves `router` on `listener` until SIGINT or SIGTERM, then stops
+/// accepting and lets the requests in flight finish for at most `grace`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    serve_until(listener, state, grace, shutdown_signal()).await
+}
+
+/// [`serve`] with the stop signal given (tests send their own).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    grace: std::time::Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown({
+        let stopping = stopping.clone();
+        async move {
+            stop.await;
+            stopping.cancel();
+        }
+    });
+    // axum's graceful shutdown waits for every connection with no limit;
+    // one client holding a request open would hold the process.
+    tokio::select! {
+        r = server => r,
+        () = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "grace period over; closing the connections still open");
+            Ok(())
+        }
+    }
 }
 
 async fn shutdown_signal() {

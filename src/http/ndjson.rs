@@ -1,18 +1,24 @@
-//! Streaming NDJSON batches: request lines are read as they arrive and
-//! answered in order, a chunk of lines per read lock, so a batch of any
-//! length costs bounded memory and never holds writers off for long.
+//! NDJSON batches. A batch's whole body is read first, within the
+//! configured caps ([`BatchLimits`]), and only then answered, a chunk of
+//! lines per read lock, as a stream: a client that sends its whole body
+//! before it reads (Python's `http.client`, Java's `HttpURLConnection`)
+//! would otherwise find both sides' socket buffers full and both waiting.
 //! Blank lines are skipped; a bad line gets an `{"line", "error"}` object.
 
-use super::{Problem, SEQ_HEADER};
+use super::{AppState, Problem, SEQ_HEADER};
 use crate::acts::MAX_LINE_BYTES;
 use crate::graph::FamilyGraph;
 use crate::registry::{Line, LineSplitter, Registry};
 use axum::body::{Body, Bytes};
-use axum::http::header;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Lines answered under one read lock.
 const CHUNK: usize = 256;
@@ -66,18 +72,174 @@ where
         .collect()
 }
 
+/// The caps on one NDJSON batch, and on how many are held at once: the
+/// memory batches take is at most `concurrent × max_bytes` for the bodies,
+/// plus a chunk of answers each.
+#[derive(Clone, Debug)]
+pub struct BatchLimits {
+    /// Largest body, in bytes.
+    pub max_bytes: usize,
+    /// Most lines (blank ones count: they are numbered).
+    pub max_lines: u64,
+    /// Batches read or answered at once; more wait their turn.
+    pub concurrent: usize,
+    /// Time to receive a whole body.
+    pub read_timeout: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> BatchLimits {
+        BatchLimits {
+            max_bytes: 64 << 20,
+            max_lines: 1_000_000,
+            concurrent: 2,
+            read_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The limits with the permits that enforce `concurrent`.
+pub struct BatchGate {
+    pub limits: BatchLimits,
+    permits: Arc<Semaphore>,
+}
+
+impl BatchGate {
+    pub fn new(limits: BatchLimits) -> BatchGate {
+        let permits = Arc::new(Semaphore::new(limits.concurrent.max(1)));
+        BatchGate { limits, permits }
+    }
+}
+
+/// A batch's whole body, read within the limits. It holds its place among
+/// the concurrent batches until it is dropped (when its answer is sent).
+pub struct BatchBody {
+    pub bytes: Bytes,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl BatchBody {
+    /// Reads `body` to its end: 413 `batch_too_large` beyond a cap (a
+    /// declared length over it is refused before reading), 408
+    /// `body_timeout` when it does not arrive in time, 400
+    /// `body_unreadable` when the connection breaks.
+    pub async fn read(
+        gate: &BatchGate,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<BatchBody, Problem> {
+        let limits = &gate.limits;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+            return Err(too_many_bytes(limits));
+        }
+        let permit = gate
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the batch semaphore is never closed");
+        let read = async {
+            let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+            let mut newlines = 0u64;
+            let mut over: Option<Problem> = None;
+            let mut input = body.into_data_stream();
+            while let Some(chunk) = input.next().await {
+                let chunk = chunk.map_err(|_| {
+                    Problem::bad_request(
+                        "body_unreadable",
+                        "the request body could not be read to its end",
+                    )
+                })?;
+                if over.is_some() {
+                    // Read on (and drop) to the end, so a client that sends
+                    // everything before reading gets the answer, not a reset.
+                    continue;
+                }
+                if buf.len() + chunk.len() > limits.max_bytes {
+                    over = Some(too_many_bytes(limits));
+                    buf = BytesMut::new();
+                    continue;
+                }
+                newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                buf.extend_from_slice(&chunk);
+                let lines = newlines + u64::from(!buf.is_empty() && !buf.ends_with(b"\n"));
+                if lines > limits.max_lines {
+                    over = Some(Problem::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "batch_too_large",
+                        format!(
+                            "a batch may have at most {} lines; split it into several requests",
+                            limits.max_lines
+                        ),
+                    ));
+                    buf = BytesMut::new();
+                }
+            }
+            match over {
+                Some(p) => Err(p),
+                None => Ok(buf.freeze()),
+            }
+        };
+        let bytes = tokio::time::timeout(limits.read_timeout, read)
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        limits.read_timeout.as_secs()
+                    ),
+                )
+            })??;
+        Ok(BatchBody {
+            bytes,
+            _permit: permit,
+        })
+    }
+}
+
+fn too_many_bytes(limits: &BatchLimits) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch_too_large",
+        format!(
+            "a batch may be at most {} bytes; split it into several requests",
+            limits.max_bytes
+        ),
+    )
+}
+
+impl FromRequest<AppState> for BatchBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<BatchBody, Problem> {
+        let (parts, body) = req.into_parts();
+        BatchBody::read(state.batches(), &parts.headers, body).await
+    }
+}
+
 struct State<F> {
     reg: Arc<Registry>,
-    input: axum::body::BodyDataStream,
+    batch: BatchBody,
+    /// Bytes of the body already split into lines.
+    pos: usize,
+    done: bool,
     split: LineSplitter,
     pending: VecDeque<Line>,
-    done: bool,
     f: Arc<F>,
 }
 
-/// Answers every line of `body`, a chunk of lines at a time with `f`
+/// Body bytes fed to the line splitter at a time: a few hundred lines.
+const FEED: usize = 64 << 10;
+
+/// Answers every line of `batch`, a chunk of lines at a time with `f`
 /// (which returns one answer per line, in order), streaming them back.
-pub fn stream<F, Fut>(reg: Arc<Registry>, body: Body, f: F) -> Response
+pub fn stream<F, Fut>(reg: Arc<Registry>, batch: BatchBody, f: F) -> Response
 where
     F: Fn(Arc<Registry>, Vec<Line>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Vec<NdjsonAnswer>> + Send,
@@ -85,10 +247,11 @@ where
     let seq = reg.applied_seq();
     let state = State {
         reg,
-        input: body.into_data_stream(),
+        batch,
+        pos: 0,
+        done: false,
         split: LineSplitter::default(),
         pending: VecDeque::new(),
-        done: false,
         f: Arc::new(f),
     };
     let out = futures_util::stream::unfold(state, |mut s| async move {
@@ -108,18 +271,14 @@ where
             if s.done {
                 return None;
             }
+            let body = &s.batch.bytes;
+            let end = (s.pos + FEED).min(body.len());
             let mut lines = Vec::new();
-            match s.input.next().await {
-                Some(Ok(chunk)) => s.split.push(&chunk, &mut lines),
-                Some(Err(_)) => {
-                    // The client stopped sending: answer what arrived, then end.
-                    s.split.finish(&mut lines);
-                    s.done = true;
-                }
-                None => {
-                    s.split.finish(&mut lines);
-                    s.done = true;
-                }
+            s.split.push(&body[s.pos..end], &mut lines);
+            s.pos = end;
+            if end == body.len() {
+                s.split.finish(&mut lines);
+                s.done = true;
             }
             s.pending.extend(lines);
         }
