@@ -127,7 +127,7 @@ async fn post_acts(
         // Read whole first (within the batch caps), so a body over a cap
         // applies nothing, and a client that writes everything before it
         // reads is served like any other.
-        let batch = BatchBody::read(state.batches(), &headers, body).await?;
+        let batch = BatchBody::read(state.batches(), "/v1/acts", &headers, body).await?;
         for piece in batch.bytes.chunks(64 << 10) {
             split.push(piece, &mut pending);
             if pending.len() >= BATCH_LINES {

@@ -6,6 +6,7 @@ mod acts;
 mod checks;
 mod family;
 mod health;
+pub mod metrics;
 mod ndjson;
 mod openapi;
 mod params;
@@ -21,6 +22,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::sync::{Arc, OnceLock};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Shared state: the registry once the graph is built, and the caps on
@@ -85,6 +87,7 @@ impl FromRequestParts<AppState> for Ready {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(acts::router())
         .merge(checks::router())
         .merge(family::router())
@@ -101,6 +104,7 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     let (routes, doc) = api();
     let known = Arc::new(params::KnownParams::from_doc(&doc));
     routes
@@ -124,13 +128,22 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(Problem::internal(&"handler panicked"))
         }))
+        .layer(axum::middleware::from_fn(metrics::track))
         // Failures are logged once where they are handled (Problem::internal);
         // the trace layer's own failure line would log them a second time.
+        // Outermost last: the id is set, then the span opened with it, and
+        // the id copied onto the answer.
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
-            tower_http::trace::TraceLayer::new_for_http().on_failure(
-                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
-            ),
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(metrics::request_span)
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                ),
         )
+        .layer(SetRequestIdLayer::x_request_id(
+            metrics::RequestIds::default(),
+        ))
         .with_state(state)
 }
 

@@ -123,8 +123,10 @@ impl BatchBody {
     /// declared length over it is refused before reading), 408
     /// `body_timeout` when it does not arrive in time, 400
     /// `body_unreadable` when the connection breaks.
+    /// `route` labels the count of lines in the metrics.
     pub async fn read(
         gate: &BatchGate,
+        route: &str,
         headers: &HeaderMap,
         body: Body,
     ) -> Result<BatchBody, Problem> {
@@ -181,10 +183,13 @@ impl BatchBody {
             }
             match over {
                 Some(p) => Err(p),
-                None => Ok(buf.freeze()),
+                None => {
+                    let lines = newlines + u64::from(!buf.is_empty() && !buf.ends_with(b"\n"));
+                    Ok((buf.freeze(), lines))
+                }
             }
         };
-        let bytes = tokio::time::timeout(limits.read_timeout, read)
+        let (bytes, lines) = tokio::time::timeout(limits.read_timeout, read)
             .await
             .map_err(|_| {
                 Problem::new(
@@ -196,6 +201,8 @@ impl BatchBody {
                     ),
                 )
             })??;
+        metrics::counter!(super::metrics::BATCH_LINES, "route" => route.to_owned())
+            .increment(lines);
         Ok(BatchBody {
             bytes,
             _permit: permit,
@@ -219,7 +226,11 @@ impl FromRequest<AppState> for BatchBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<BatchBody, Problem> {
         let (parts, body) = req.into_parts();
-        BatchBody::read(state.batches(), &parts.headers, body).await
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        BatchBody::read(state.batches(), route, &parts.headers, body).await
     }
 }
 

@@ -395,6 +395,11 @@ impl Ledger {
         }
     }
 
+    /// Connections the pool holds, and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, usize) {
+        each!(self, l => l.pool_state())
+    }
+
     pub async fn close(&self) {
         each!(self, l => l.close().await)
     }

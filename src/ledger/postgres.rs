@@ -78,6 +78,10 @@ impl PgLedger {
         Ok(PgLedger { pool })
     }
 
+    pub(super) fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub(super) async fn close(&self) {
         self.pool.close().await;
     }

@@ -145,6 +145,10 @@ impl SqliteLedger {
         }
     }
 
+    pub(super) fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub(super) async fn close(&self) {
         if let Some(c) = self.bulk.lock().await.take() {
             let _ = sqlx::Connection::close(c).await;

@@ -46,8 +46,10 @@ pub struct Registry {
     writer: Mutex<i64>,
     /// Last sequence number visible in the graph (for freshness headers).
     applied: AtomicI64,
-    /// The seq of the newest snapshot loaded or written.
+    /// The seq of the newest snapshot loaded or written, and when it was
+    /// written (Unix seconds; 0 for none).
     snapshot_seq: AtomicI64,
+    snapshot_at: AtomicI64,
     names: names::NameCache,
     names_generation: AtomicU64,
 }
@@ -127,6 +129,13 @@ impl Registry {
             writer: Mutex::new(stats.last_seq),
             applied: AtomicI64::new(stats.last_seq),
             snapshot_seq: AtomicI64::new(start.snapshot_seq),
+            snapshot_at: AtomicI64::new(
+                start
+                    .snapshot
+                    .as_ref()
+                    .and_then(|p| std::fs::metadata(p).ok()?.modified().ok())
+                    .map_or(0, unix_secs),
+            ),
             names: names::new_cache(),
             names_generation: AtomicU64::new(0),
         };
@@ -147,6 +156,11 @@ impl Registry {
     pub fn applied_seq(&self) -> i64 {
         self.applied.load(Ordering::Acquire)
     }
+}
+
+fn unix_secs(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Applies the ledger's acts after `after_seq` to `graph`, in order: from

@@ -187,6 +187,10 @@ impl Registry {
             .expect("snapshot writing does not panic")?;
         self.snapshot_seq
             .store(seq, std::sync::atomic::Ordering::Release);
+        self.snapshot_at.store(
+            super::unix_secs(std::time::SystemTime::now()),
+            std::sync::atomic::Ordering::Release,
+        );
         drop(last);
         Ok(path)
     }
@@ -194,5 +198,11 @@ impl Registry {
     /// The sequence number of the newest snapshot written or loaded.
     pub fn snapshot_seq(&self) -> i64 {
         self.snapshot_seq.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// When the newest snapshot loaded or written was made, if there is one.
+    pub fn snapshot_time(&self) -> Option<std::time::SystemTime> {
+        let secs = self.snapshot_at.load(std::sync::atomic::Ordering::Acquire);
+        (secs > 0).then(|| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64))
     }
 }
