@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/v1/graph/digest"),
     ("POST", "/v1/acts"),
     ("GET", "/v1/refused"),
     ("POST", "/v1/checks/kinship"),

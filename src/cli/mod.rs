@@ -88,6 +88,15 @@ struct HttpArgs {
     #[arg(long, env = "KINSHIP_BATCH_READ_TIMEOUT", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
     batch_read_timeout: u64,
+    /// With a PostgreSQL ledger other replicas write to: milliseconds
+    /// between looks at the ledger when no commit is notified.
+    #[arg(long, env = "KINSHIP_FOLLOW_POLL_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    follow_poll_ms: u64,
+    /// Milliseconds a request with X-Min-Ledger-Seq waits for that seq
+    /// (503 `ledger_behind` beyond).
+    #[arg(long, env = "KINSHIP_MIN_SEQ_WAIT_MS", default_value_t = 2000)]
+    min_seq_wait_ms: u64,
 }
 
 impl HttpArgs {
@@ -443,7 +452,9 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    let state = AppState::with_limits(args.limits());
+    let state = AppState::with_limits(args.limits())
+        .with_min_seq_wait(std::time::Duration::from_millis(args.min_seq_wait_ms));
+    let poll = std::time::Duration::from_millis(args.follow_poll_ms);
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let ledger = Ledger::open(db).await.context("opening the ledger")?;
     let building = {
@@ -453,6 +464,8 @@ async fn serve(
             let registry = Arc::new(registry);
             state.set_ready(registry.clone());
             tracing::info!("ready");
+            // Other replicas' records (PostgreSQL); a no-op for SQLite.
+            tokio::spawn(registry.clone().follow(poll));
             if let Some(s) = snapshots.filter(|_| every > 0) {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
                 tick.tick().await;

@@ -177,11 +177,23 @@ impl MarriageLink {
 }
 
 /// See [`FamilyGraph::canonical`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Canonical {
     pub persons: std::collections::BTreeMap<u64, Option<NaiveDate>>,
     pub links: std::collections::BTreeSet<(u64, u64, LinkKind, String, NaiveDate)>,
     /// (lower IIN, higher IIN, act id, date)
     pub marriages: std::collections::BTreeSet<(u64, u64, String, NaiveDate)>,
     pub divorces: std::collections::BTreeSet<(String, String)>,
+}
+
+impl Canonical {
+    /// A digest of the whole picture: two graphs with the same digest are
+    /// the same graph (to 64 bits). Stable within one build of the
+    /// service, which is what comparing replicas needs.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
 }

@@ -31,6 +31,8 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct AppState {
     registry: Arc<OnceLock<Arc<Registry>>>,
     batches: Arc<ndjson::BatchGate>,
+    /// How long a request with `X-Min-Ledger-Seq` waits for that seq.
+    min_seq_wait: std::time::Duration,
 }
 
 impl Default for AppState {
@@ -44,7 +46,14 @@ impl AppState {
         AppState {
             registry: Arc::default(),
             batches: Arc::new(ndjson::BatchGate::new(limits)),
+            min_seq_wait: std::time::Duration::from_secs(2),
         }
+    }
+
+    /// How long a request naming `X-Min-Ledger-Seq` may wait for it.
+    pub fn with_min_seq_wait(mut self, wait: std::time::Duration) -> AppState {
+        self.min_seq_wait = wait;
+        self
     }
 
     pub fn ready(registry: Arc<Registry>) -> AppState {
@@ -121,6 +130,7 @@ pub fn router(state: AppState) -> Router {
                 "this resource does not answer that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), min_seq))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             seq_header,
@@ -172,6 +182,41 @@ async fn seq_header(
             .insert(SEQ_HEADER, axum::http::HeaderValue::from(seq));
     }
     res
+}
+
+/// `X-Min-Ledger-Seq: n`: the caller must see at least record `n` (one it
+/// wrote through another replica). The request waits for this replica to
+/// apply it, at most `min_seq_wait`, else 503 `ledger_behind` with
+/// `Retry-After`.
+async fn min_seq(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (Some(v), Some(reg)) = (req.headers().get(MIN_SEQ_HEADER), state.registry()) else {
+        return next.run(req).await;
+    };
+    let Some(want) = v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()) else {
+        return Problem::bad_request(
+            "invalid_min_seq",
+            "header X-Min-Ledger-Seq: must be a ledger sequence number (a whole number)",
+        )
+        .into_response();
+    };
+    if !reg.wait_for_seq(want, state.min_seq_wait).await {
+        let mut p = Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_behind",
+            format!(
+                "this replica has applied the ledger up to seq {}, not yet {want}; try again shortly",
+                reg.applied_seq()
+            ),
+        );
+        p.retry_after = Some(1);
+        return p.into_response();
+    }
+    next.run(req).await
 }
 
 /// Serves `router` on `listener` until SIGINT or SIGTERM, then stops
@@ -245,3 +290,6 @@ pub fn as_of_or_today(s: Option<&str>) -> Result<chrono::NaiveDate, Problem> {
 
 /// The `X-Ledger-Seq` header: which ledger sequence number an answer reflects.
 pub const SEQ_HEADER: &str = "x-ledger-seq";
+
+/// The request header naming the ledger seq an answer must reflect.
+pub const MIN_SEQ_HEADER: &str = "x-min-ledger-seq";

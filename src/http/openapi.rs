@@ -41,7 +41,11 @@ act record, refused records). Acts are written through `POST /v1/acts`.
 
 Every answer carries the `X-Ledger-Seq` header: the ledger sequence number \
 (the last act applied) that the answer reflects at least. Only answers given \
-before the graph is built (`503 not_ready`) lack it.
+before the graph is built (`503 not_ready`) lack it. With several replicas \
+over one PostgreSQL ledger, a caller who wrote through one replica may send \
+`X-Min-Ledger-Seq: n` to any other: it answers once it has applied record \
+`n` (waiting up to 2 s), or `503 ledger_behind` with `Retry-After`; a value \
+that is not a whole number is `400 invalid_min_seq`.
 
 Errors are RFC 9457 `application/problem+json` bodies with a stable `code` \
 and a `detail` naming the field at fault. `as_of` is optional everywhere and \
@@ -56,7 +60,7 @@ defaults to today in Kazakhstan (UTC+5); dates are `YYYY-MM-DD`; IINs are \
         (name = "family", description = "The family a housing check counts, and who is registered in a dwelling"),
         (name = "staff", description = "Pages for registry staff: a person's card, their relatives, one act record"),
         (name = "acts", description = "Writing act records, and the records that were refused"),
-        (name = "health", description = "Liveness and readiness"),
+        (name = "health", description = "Liveness, readiness, metrics and the graph digest"),
     ),
     components(schemas(
         LineError,

@@ -39,7 +39,7 @@ pub enum LedgerError {
     #[error("ledger is inconsistent: {0}")]
     Corrupt(String),
     #[error(
-        "another process wrote to this ledger ({0}); a ledger has one writer: restart to catch up"
+        "another process wrote to this ledger without its writer lock ({0}): a SQLite ledger has one writing process; replicas over PostgreSQL take turns through the lock"
     )]
     ConcurrentWriter(String),
 }
@@ -335,6 +335,38 @@ fn stored_residence_type(s: &str) -> Result<ResidenceType, LedgerError> {
     }
 }
 
+/// The writer lock of a shared ledger (see [`Ledger::lock_writer`]).
+pub struct WriterLock(postgres::PgWriterGuard);
+
+impl WriterLock {
+    pub async fn release(self) {
+        self.0.release().await
+    }
+}
+
+/// A commit another process (or this one) made: the last seq it wrote,
+/// and when (Unix microseconds, the writer's clock).
+#[derive(Clone, Copy, Debug)]
+pub struct Commit {
+    pub seq: i64,
+    pub at_micros: Option<i64>,
+}
+
+/// The stream of [`Commit`]s of a shared ledger.
+pub struct Commits(sqlx::postgres::PgListener);
+
+impl Commits {
+    /// The next commit; the listener reconnects by itself after a lost
+    /// connection (an error is returned once, then it goes on).
+    pub async fn next(&mut self) -> Result<Commit, LedgerError> {
+        let n = self.0.recv().await?;
+        let mut parts = n.payload().split(' ');
+        let seq = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let at_micros = parts.next().and_then(|s| s.parse().ok());
+        Ok(Commit { seq, at_micros })
+    }
+}
+
 /// Held by a bulk import for as long as it runs (see
 /// [`Ledger::try_lock_import`]); dropping it releases the lock.
 pub struct ImportLock {
@@ -386,6 +418,26 @@ impl Ledger {
     /// PostgreSQL. Either is released when its holder ends, however it ends.
     pub async fn try_lock_import(&self) -> Result<Option<ImportLock>, LedgerError> {
         each!(self, l => l.try_lock_import().await)
+    }
+
+    /// Takes the ledger's writer lock, which every process writing to a
+    /// shared (PostgreSQL) ledger holds while it catches up, judges and
+    /// commits; `None` for SQLite, whose ledger has one process.
+    pub async fn lock_writer(&self) -> Result<Option<WriterLock>, LedgerError> {
+        match self {
+            Ledger::Sqlite(_) => Ok(None),
+            Ledger::Postgres(l) => Ok(Some(WriterLock(l.lock_writer().await?))),
+        }
+    }
+
+    /// Commits by any process to a shared (PostgreSQL) ledger, as they
+    /// happen; `None` for SQLite. Notifications sent while the
+    /// listener's connection was down are lost: poll as well.
+    pub async fn listen(&self) -> Result<Option<Commits>, LedgerError> {
+        match self {
+            Ledger::Sqlite(_) => Ok(None),
+            Ledger::Postgres(l) => Ok(Some(Commits(l.listen().await?))),
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -12,11 +12,58 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct PgLedger {
     pool: PgPool,
+    /// The connection that holds the writer lock between batches, kept so
+    /// a batch does not pay for a new connection; dropped (which releases
+    /// the lock) whenever a lock statement fails.
+    writer: Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
+}
+
+/// The advisory lock key every writer of the ledger ("kinship2") holds
+/// while it catches up, judges and commits a batch: replicas take turns.
+const WRITER_LOCK: i64 = 0x6b69_6e73_6869_7032;
+
+/// The channel a commit notifies, with "seq micros" (the last seq it
+/// wrote, and when, in Unix microseconds).
+const CHANNEL: &str = "kinship_ledger";
+
+/// How long a writer waits for another replica's batch before it answers
+/// "unavailable, retry".
+const WRITER_WAIT: &str = "10s";
+
+/// Holds the ledger's writer lock; [`PgWriterGuard::release`] gives it back
+/// and keeps the connection, a guard dropped unreleased (an error, a
+/// cancelled request) closes the connection, which releases it too.
+pub struct PgWriterGuard {
+    slot: tokio::sync::OwnedMutexGuard<Option<sqlx::PgConnection>>,
+    released: bool,
+}
+
+impl PgWriterGuard {
+    pub(super) async fn release(mut self) {
+        if let Some(c) = self.slot.as_mut()
+            && sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(WRITER_LOCK)
+                .execute(c)
+                .await
+                .is_ok()
+        {
+            self.released = true;
+        }
+    }
+}
+
+impl Drop for PgWriterGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            self.slot.take();
+        }
+    }
 }
 
 /// The advisory lock key of a bulk import ("kinship1"); advisory locks
@@ -75,7 +122,10 @@ impl PgLedger {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgLedger { pool })
+        Ok(PgLedger {
+            pool,
+            writer: Default::default(),
+        })
     }
 
     pub(super) fn pool_state(&self) -> (u32, usize) {
@@ -154,6 +204,7 @@ impl PgLedger {
         let (persons, dwellings) = pairs(acts);
         upsert_lists(&mut tx, "person_acts", "iin", &grouped(persons)).await?;
         upsert_lists(&mut tx, "dwelling_acts", "dwelling", &grouped(dwellings)).await?;
+        notify(&mut tx, acts).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -245,6 +296,7 @@ impl PgLedger {
             );
             copy(&mut tx, "graph_log (first_seq, last_seq, data)", &mut buf).await?;
         }
+        notify(&mut tx, acts).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -406,6 +458,48 @@ impl PgLedger {
         Ok(())
     }
 
+    /// Waits (at most [`WRITER_WAIT`]) for the ledger's writer lock.
+    pub(super) async fn lock_writer(&self) -> Result<PgWriterGuard, LedgerError> {
+        let mut slot = self.writer.clone().lock_owned().await;
+        if slot.is_none() {
+            let mut c = self.pool.acquire().await?.detach();
+            sqlx::query(&format!("SET lock_timeout = '{WRITER_WAIT}'"))
+                .execute(&mut c)
+                .await?;
+            *slot = Some(c);
+        }
+        let conn = slot.as_mut().expect("connected above");
+        match sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(conn)
+            .await
+        {
+            Ok(_) => Ok(PgWriterGuard {
+                slot,
+                released: false,
+            }),
+            Err(e) => {
+                *slot = None;
+                let timed_out =
+                    matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03"));
+                Err(if timed_out {
+                    LedgerError::Unavailable(format!(
+                        "another writer has held the ledger's writer lock for {WRITER_WAIT}"
+                    ))
+                } else {
+                    e.into()
+                })
+            }
+        }
+    }
+
+    /// Notifications of commits by any process, from now on.
+    pub(super) async fn listen(&self) -> Result<sqlx::postgres::PgListener, LedgerError> {
+        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        l.listen(CHANNEL).await?;
+        Ok(l)
+    }
+
     pub(super) async fn try_lock_import(&self) -> Result<Option<super::ImportLock>, LedgerError> {
         // A connection of its own, out of the pool: the lock is the
         // session's and goes when the connection does.
@@ -414,6 +508,18 @@ impl PgLedger {
             .bind(IMPORT_LOCK)
             .fetch_one(&mut conn)
             .await?;
+        if got {
+            // An import numbers its records itself: replicas serving this
+            // ledger must not write meanwhile (they answer 503, retry).
+            sqlx::query(&format!("SET lock_timeout = '{WRITER_WAIT}'"))
+                .execute(&mut conn)
+                .await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(WRITER_LOCK)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| LedgerError::Unavailable(format!("the ledger's writer lock: {e}")))?;
+        }
         Ok(got.then_some(super::ImportLock {
             _held: super::Held::Postgres(conn),
         }))
@@ -428,6 +534,20 @@ impl PgLedger {
             .map(record)
             .transpose()
     }
+}
+
+/// Tells the ledger's followers, on commit, how far it now goes.
+async fn notify(tx: &mut Transaction<'_, Postgres>, acts: &[NewAct]) -> Result<(), LedgerError> {
+    let Some(last) = acts.last() else {
+        return Ok(());
+    };
+    let micros = chrono::Utc::now().timestamp_micros();
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("{} {micros}", last.seq))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Every row of a batch, in the open transaction: one statement per

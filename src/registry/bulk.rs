@@ -31,7 +31,6 @@ use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::io::BufReader;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 /// How a bulk import runs.
 #[derive(Clone, Debug)]
@@ -148,6 +147,11 @@ impl Registry {
         let mut last_seq = self.writer.lock().await;
         let size = std::fs::metadata(file)?.len();
         let _lock = self.import_lock().await?;
+        // The lock holds off replicas' writers too; what they wrote before
+        // it was taken is applied first, so the import numbers on from it.
+        if self.ledger.backend() == crate::ledger::Backend::Postgres {
+            self.catch_up_locked(&mut last_seq).await?;
+        }
         let source = file
             .file_name()
             .unwrap_or_default()
@@ -419,7 +423,7 @@ impl Registry {
         );
         let committed = done.report.last_seq.max(*last_seq);
         *last_seq = committed;
-        self.applied.store(committed, Ordering::Release);
+        self.set_applied(committed);
         self.names.invalidate_all();
         if let Some(e) = failed {
             return Err(e);

@@ -5,7 +5,6 @@ use crate::acts::{Act, ActBody, Code, Kind, MAX_LINE_BYTES, Refusal, compact, pa
 use crate::graph::{Batch, FamilyGraph, Journal, Target};
 use crate::ledger::{LedgerError, NewAct, NewRefusal, StoredAct};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
 
 /// What happened to one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,13 +177,32 @@ impl Registry {
         source: &str,
     ) -> Result<Vec<LineOutcome>, LedgerError> {
         let mut last_seq = self.writer.lock().await;
-        match self.ingest_locked(lines, source, &mut last_seq).await {
+        // A shared ledger: take its writer lock, then apply what other
+        // replicas committed, so this batch is judged against all of it.
+        let lock = self.ledger.lock_writer().await?;
+        if lock.is_some() {
+            self.catch_up_locked(&mut last_seq).await?;
+        }
+        let out = self.ingest_under_lock(lines, source, &mut last_seq).await;
+        if let Some(l) = lock {
+            l.release().await;
+        }
+        out
+    }
+
+    async fn ingest_under_lock(
+        &self,
+        lines: &[Line],
+        source: &str,
+        last_seq: &mut i64,
+    ) -> Result<Vec<LineOutcome>, LedgerError> {
+        match self.ingest_locked(lines, source, last_seq).await {
             Ok(out) => Ok(out),
             Err(e) if lines.len() > 1 => {
                 tracing::warn!(error = %e, lines = lines.len(), "batch write failed; retrying record by record");
                 let mut out = Vec::with_capacity(lines.len());
                 for line in lines {
-                    out.extend(self.ingest_one_locked(line, source, &mut last_seq).await?);
+                    out.extend(self.ingest_one_locked(line, source, last_seq).await?);
                 }
                 Ok(out)
             }
@@ -263,9 +281,14 @@ impl Registry {
             self.graph.write().discard(batch, &mut journal);
             return Err(e);
         }
-        self.graph.write().publish(batch, &mut journal);
+        {
+            // The seq moves under the same lock, so a reader of the graph
+            // reads the seq it reflects.
+            let mut g = self.graph.write();
+            g.publish(batch, &mut journal);
+            self.set_applied(seq);
+        }
         *last_seq = seq;
-        self.applied.store(seq, Ordering::Release);
         let renamed = new_acts
             .iter()
             .filter(|a| matches!(a.kind, Kind::Birth | Kind::NameChange | Kind::Annulment))

@@ -19,6 +19,7 @@
 //! readers for the length of an answer and never across an `.await`.
 
 mod bulk;
+mod follow;
 mod household;
 mod ingest;
 pub mod lines;
@@ -44,8 +45,12 @@ pub struct Registry {
     ledger: Ledger,
     /// Last sequence number written; held while writing.
     writer: Mutex<i64>,
-    /// Last sequence number visible in the graph (for freshness headers).
+    /// Last sequence number visible in the graph (for freshness headers),
+    /// and the same as a channel, for requests that wait for a seq.
     applied: AtomicI64,
+    seen: tokio::sync::watch::Sender<i64>,
+    /// Wakes the follower (a request waits for a seq not yet applied).
+    poke: tokio::sync::Notify,
     /// The seq of the newest snapshot loaded or written, and when it was
     /// written (Unix seconds; 0 for none).
     snapshot_seq: AtomicI64,
@@ -128,6 +133,8 @@ impl Registry {
             ledger,
             writer: Mutex::new(stats.last_seq),
             applied: AtomicI64::new(stats.last_seq),
+            seen: tokio::sync::watch::Sender::new(stats.last_seq),
+            poke: tokio::sync::Notify::new(),
             snapshot_seq: AtomicI64::new(start.snapshot_seq),
             snapshot_at: AtomicI64::new(
                 start
@@ -155,6 +162,11 @@ impl Registry {
     /// The ledger sequence number the graph reflects.
     pub fn applied_seq(&self) -> i64 {
         self.applied.load(Ordering::Acquire)
+    }
+
+    fn set_applied(&self, seq: i64) {
+        self.applied.store(seq, Ordering::Release);
+        self.seen.send_replace(seq);
     }
 }
 

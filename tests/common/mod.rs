@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod raw;
 pub mod truth;
 
 use sqlx::Connection;
