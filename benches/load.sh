@@ -1,46 +1,181 @@
 #!/usr/bin/env bash
-# Load test: POST /v1/checks/kinship on `kinship serve` (SQLite ledger of a
-# generated population) against a bare axum endpoint on the same machine,
-# measured side by side in one run with wrk.
+# Serving at scale, in one go on a generated population, side by side on
+# this machine (the load generators share its cores with the servers):
 #
-#     benches/load.sh [PERSONS] [DURATION]     (defaults: 100000 persons, 20s)
+#   1. single checks: a bare axum endpoint (examples/bare_axum.rs) and
+#      `kinship serve`, wrk with 1 thread and 64 connections, two rounds;
+#   2. the same checks as indexed SQL joins in PostgreSQL (what a caller
+#      would write without us): schema and SQL in benches/sql/, pgbench
+#      -M prepared -c 2 -j 2;
+#   3. a checks batch of 200,000 lines in one POST (curl, and Python's
+#      http.client, which writes its whole body before reading);
+#   4. a family batch of 100,000 IINs, names included (first, then cached);
+#   5. replica lag: two replicas over one PostgreSQL ledger, records
+#      written one by one through A, how long until B answers them.
 #
-# Needs wrk and sqlite3 (Debian packages wrk, sqlite3).
+#     benches/load.sh [PERSONS] [DURATION]     (defaults: 1000000 persons, 15s)
+#
+# Needs sqlite3, curl, python3, psql and pgbench, a PostgreSQL server at
+# $KINSHIP_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test; the
+# script creates and drops its own databases there), and wrk (installed
+# with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-persons=${1:-100000}
-duration=${2:-20s}
+persons=${1:-1000000}
+duration=${2:-15s}
+pg=${KINSHIP_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
+pg_server=${pg%/*}
 dir=bench-data/load
 mkdir -p "$dir"
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
 cargo build --release --bin kinship --example bare_axum
 bin=target/release/kinship
-if [ ! -f "$dir/pop-$persons.db" ]; then
+db=$dir/pop-$persons.db
+if [ ! -f "$db" ]; then
   $bin generate --persons "$persons" --seed 7 --out "$dir/pop-$persons.ndjson"
-  RUST_LOG=warn $bin import "$dir/pop-$persons.ndjson" --db "$dir/pop-$persons.db" >/dev/null
+  RUST_LOG=warn $bin import "$dir/pop-$persons.ndjson" --db "$db" >/dev/null
 fi
-# Request bodies: mothers and fathers asking about their children (confirmed),
-# spouses, and the same pairs with the wrong claim (refused), 20,000 in all.
-sqlite3 "$dir/pop-$persons.db" "
-  SELECT json_object('owner', json_extract(body,'$.mother'), 'applicant', json_extract(body,'$.child'), 'claim', 'child', 'as_of', '2020-06-01')
-    FROM acts WHERE kind='birth' AND json_extract(body,'$.mother') IS NOT NULL LIMIT 8000;
-  SELECT json_object('owner', json_extract(body,'$.spouses[0]'), 'applicant', json_extract(body,'$.spouses[1]'), 'claim', 'spouse', 'as_of', '2020-06-01')
-    FROM acts WHERE kind='marriage' LIMIT 4000;
-  SELECT json_object('owner', json_extract(body,'$.child'), 'applicant', json_extract(body,'$.father'), 'claim', 'grandparent', 'via', 'mother', 'as_of', '2020-06-01')
-    FROM acts WHERE kind='birth' AND json_extract(body,'$.father') IS NOT NULL LIMIT 8000;
-" > "$dir/bodies.ndjson"
-wc -l < "$dir/bodies.ndjson"
 
-RUST_LOG=warn $bin serve --db "$dir/pop-$persons.db" --listen 127.0.0.1:18080 &
+# Request bodies: mothers asking about their children (confirmed), spouses,
+# and children asking about their father as a grandparent via the mother
+# (refused): 20,000 in all, the same pairs for wrk, pgbench and the batch.
+sqlite3 "$db" <<EOF
+CREATE TEMP VIEW b AS SELECT json_extract(body,'\$.child') c, json_extract(body,'\$.mother') m, json_extract(body,'\$.father') f FROM acts WHERE kind='birth';
+CREATE TEMP VIEW mar AS SELECT json_extract(body,'\$.spouses[0]') a, json_extract(body,'\$.spouses[1]') b FROM acts WHERE kind='marriage';
+CREATE TEMP TABLE dv AS SELECT target_seq t, json_extract(body,'\$.date') d FROM acts WHERE kind='divorce';
+CREATE INDEX temp.dv_t ON dv (t);
+.mode list
+.output $dir/child.csv
+SELECT m || ',' || c FROM b WHERE m IS NOT NULL LIMIT 8000;
+.output $dir/spouse.csv
+SELECT a || ',' || b FROM mar LIMIT 4000;
+.output $dir/grand.csv
+SELECT c || ',' || f FROM b WHERE f IS NOT NULL LIMIT 8000;
+.output $dir/births.csv
+SELECT c || ',' || COALESCE(m,'') || ',' || COALESCE(f,'') FROM b;
+.output $dir/marriages.csv
+SELECT json_extract(a.body,'\$.spouses[0]') || ',' || json_extract(a.body,'\$.spouses[1]') || ',' || json_extract(a.body,'\$.date') || ',' || COALESCE(dv.d, '')
+  FROM acts a LEFT JOIN dv ON dv.t = a.seq WHERE a.kind='marriage';
+.output $dir/iins.txt
+SELECT DISTINCT c FROM b LIMIT 100000;
+EOF
+python3 - "$dir" <<'EOF'
+import json, sys
+d = sys.argv[1]
+rows = []
+for name, claim, extra in [("child", "child", {}), ("spouse", "spouse", {}), ("grand", "grandparent", {"via": "mother"})]:
+    for l in open(f"{d}/{name}.csv"):
+        o, a = l.strip().split(",")
+        rows.append(json.dumps({"owner": o, "applicant": a, "claim": claim, **extra, "as_of": "2020-06-01"}))
+open(f"{d}/bodies.ndjson", "w").write("\n".join(rows) + "\n")
+open(f"{d}/batch.ndjson", "w").write(("\n".join(rows) + "\n") * (200000 // len(rows)))
+open(f"{d}/family.ndjson", "w").write("".join(json.dumps({"iin": l.strip()}) + "\n" for l in open(f"{d}/iins.txt")))
+EOF
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ready() { for _ in $(seq 1 600); do curl -sf "$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "$1 never got ready" >&2; return 1; }
+kport=$(port); bport=$(port)
+RUST_LOG=warn $bin serve --db "$db" --listen 127.0.0.1:$kport &
 kin=$!
-target/release/examples/bare_axum 127.0.0.1:18081 &
+target/release/examples/bare_axum 127.0.0.1:$bport &
 bare=$!
-trap 'kill $kin $bare 2>/dev/null' EXIT
-for _ in $(seq 1 120); do curl -sf 127.0.0.1:18080/readyz >/dev/null && break; sleep 0.5; done
-curl -sf 127.0.0.1:18080/readyz >/dev/null
+pids="$kin $bare"
+trap 'kill $pids 2>/dev/null; psql -q "$pg" -c "DROP DATABASE IF EXISTS kinship_peer" -c "DROP DATABASE IF EXISTS kinship_lag" 2>/dev/null' EXIT
+ready http://127.0.0.1:$kport
 
+wrk_run() { wrk -t1 -c64 -d"$duration" --latency -s benches/check.lua "http://127.0.0.1:$1" "$dir/bodies.ndjson" \
+  | awk '/Requests\/sec/ {r=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} END {print r, p50, p99}'; }
+echo "== 1. single checks, wrk -t1 -c64 -d$duration"
 for round in 1 2; do
-  echo "== round $round: bare axum"
-  wrk -t2 -c32 -d"$duration" --latency -s benches/check.lua http://127.0.0.1:18081 "$dir/bodies.ndjson" | grep -E "Requests/sec|50%|99%"
-  echo "== round $round: kinship"
-  wrk -t2 -c32 -d"$duration" --latency -s benches/check.lua http://127.0.0.1:18080 "$dir/bodies.ndjson" | grep -E "Requests/sec|50%|99%"
+  read -r br bp50 bp99 < <(wrk_run $bport)
+  read -r kr kp50 kp99 < <(wrk_run $kport)
+  echo "round $round: bare $br req/s (p50 $bp50, p99 $bp99) | kinship $kr req/s (p50 $kp50, p99 $kp99) | ratio $(python3 -c "print(f'{$kr/$br:.2f}')")"
+  single=$kr
 done
+
+echo "== 2. SQL peer in PostgreSQL, pgbench -M prepared -c 2 -j 2 -T ${duration%s}"
+psql -q "$pg" -c "DROP DATABASE IF EXISTS kinship_peer" -c "CREATE DATABASE kinship_peer"
+peer=$pg_server/kinship_peer
+psql -q "$peer" -f benches/sql/peer-schema.sql
+psql -q "$peer" -c "\\copy births FROM '$dir/births.csv' WITH (FORMAT csv)" \
+  -c "\\copy marriages FROM '$dir/marriages.csv' WITH (FORMAT csv)" \
+  -c "\\copy child_pairs (owner, applicant) FROM '$dir/child.csv' WITH (FORMAT csv)" \
+  -c "\\copy spouse_pairs (owner, applicant) FROM '$dir/spouse.csv' WITH (FORMAT csv)" \
+  -c "\\copy grand_pairs (owner, applicant) FROM '$dir/grand.csv' WITH (FORMAT csv)"
+psql -q "$peer" -f benches/sql/peer-index.sql
+sql=$(pgbench -n -M prepared -c 2 -j 2 -T "${duration%s}" -f benches/sql/child.pgbench@8 -f benches/sql/spouse.pgbench@4 \
+  -f benches/sql/grand.pgbench@8 "$peer" 2>/dev/null | awk '/^tps/ {print $3}')
+echo "pgbench: $sql checks/s | kinship single over HTTP: $single req/s | ratio $(python3 -c "print(f'{$single/$sql:.2f}')")"
+
+echo "== 3. checks batch, 200,000 lines in one POST"
+t() { python3 -c 'import time; print(time.time())'; }
+for client in curl http.client; do
+  s=$(t)
+  if [ $client = curl ]; then
+    lines=$(curl -sf -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/batch.ndjson" "http://127.0.0.1:$kport/v1/checks/kinship:batch" | wc -l)
+  else
+    lines=$(python3 - "$kport" "$dir/batch.ndjson" <<'EOF'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=120)
+c.request("POST", "/v1/checks/kinship:batch", open(sys.argv[2], "rb").read(), {"Content-Type": "application/x-ndjson"})
+print(r.read().count(b"\n") if (r := c.getresponse()).status == 200 else -r.status)
+EOF
+)
+  fi
+  e=$(t)
+  echo "$client: $lines answers in $(python3 -c "print(f'{$e-$s:.3f}')") s = $(python3 -c "print(f'{$lines/($e-$s):,.0f}')") checks/s"
+  batch=$(python3 -c "print($lines/($e-$s))")
+done
+echo "batch vs SQL peer: $(python3 -c "print(f'{$batch/$sql:.1f}')")x"
+
+echo "== 4. family batch, 100,000 IINs in one POST"
+for round in first cached; do
+  s=$(t)
+  lines=$(curl -sf -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/family.ndjson" "http://127.0.0.1:$kport/v1/family:batch" | wc -l)
+  e=$(t)
+  echo "$round: $lines answers in $(python3 -c "print(f'{$e-$s:.3f}')") s"
+done
+kill $kin $bare; wait $kin $bare 2>/dev/null || true
+
+echo "== 5. replica lag: two replicas over one PostgreSQL, 2,000 records one by one via A"
+psql -q "$pg" -c "DROP DATABASE IF EXISTS kinship_lag" -c "CREATE DATABASE kinship_lag"
+lag=$pg_server/kinship_lag
+$bin generate --persons 600 --seed 11 --out "$dir/lag.ndjson" 2>/dev/null
+rm -rf "$dir/lag-a" "$dir/lag-b"
+aport=$(port); rport=$(port)
+# A first: it creates the schema.
+RUST_LOG=warn $bin serve --db "$lag" --listen 127.0.0.1:$aport --snapshot-dir "$dir/lag-a" &
+a=$!
+pids="$a"
+ready http://127.0.0.1:$aport
+RUST_LOG=warn $bin serve --db "$lag" --listen 127.0.0.1:$rport --snapshot-dir "$dir/lag-b" &
+b=$!
+pids="$a $b"
+ready http://127.0.0.1:$rport
+python3 - "$aport" "$rport" "$dir/lag.ndjson" <<'EOF'
+import http.client, json, sys, threading, time
+a, b, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+lines = [l for l in open(path, "rb") if l.strip()][:2000]
+written, seen, done = {}, {}, threading.Event()
+def watch():
+    c = http.client.HTTPConnection("127.0.0.1", b)
+    while not done.is_set():
+        c.request("GET", "/readyz"); r = c.getresponse(); r.read()
+        seen.setdefault(int(r.getheader("X-Ledger-Seq")), time.monotonic())
+threading.Thread(target=watch, daemon=True).start()
+c = http.client.HTTPConnection("127.0.0.1", a)
+for l in lines:
+    c.request("POST", "/v1/acts", l, {"Content-Type": "application/x-ndjson"})
+    r = c.getresponse(); r.read()
+    written[int(r.getheader("X-Ledger-Seq"))] = time.monotonic()
+    time.sleep(0.002)
+time.sleep(1.5); done.set(); time.sleep(0.1)
+seqs = sorted(seen)
+lags = []
+for s, t in written.items():
+    first = next((seen[x] for x in seqs if x >= s), None)
+    lags.append(max(0.0, first - t) if first is not None else float("inf"))
+lags.sort()
+q = lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] * 1000
+print(f"{len(lags)} records: lag p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms, max {lags[-1]*1000:.1f} ms")
+EOF

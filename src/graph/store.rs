@@ -160,7 +160,7 @@ pub(super) fn day_number(d: NaiveDate) -> u32 {
 }
 
 pub(super) fn from_day_number(n: u32) -> Option<NaiveDate> {
-    (n != 0).then(|| crate::iin::packed_epoch() + chrono::Days::new(n as u64 - 1))
+    (n != 0).then(|| crate::iin::date_from_day(n - 1))
 }
 
 impl PersonW {
@@ -180,7 +180,7 @@ impl PersonW {
         self.iin >> 15
     }
     pub(super) fn birth_date(self) -> NaiveDate {
-        crate::iin::packed_epoch() + chrono::Days::new(self.born() as u64)
+        crate::iin::date_from_day(self.born())
     }
 }
 

@@ -4,14 +4,11 @@
 //! The document is the one list, so the check and the docs cannot drift.
 
 use super::Problem;
-use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Query, Request};
 use axum::http::Method;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use std::sync::Arc;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::ParameterIn;
 
@@ -50,36 +47,29 @@ impl KnownParams {
     }
 }
 
-/// Refuses a request to a documented route that carries a query parameter
-/// the route does not take. Routes outside the document (Swagger UI's
-/// files) are let through.
-pub async fn reject_unknown(
-    State(known): State<Arc<KnownParams>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let allowed = req
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|p| known.0.get(&(req.method().clone(), p.as_str().to_owned())));
-    if let (Some(allowed), Some(query)) = (allowed, req.uri().query()) {
-        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
-            if !allowed.iter().any(|a| *a == name) {
-                let shown: String = name.chars().take(40).collect();
-                let takes = if allowed.is_empty() {
-                    "this route takes none".to_owned()
-                } else {
-                    format!("this route takes {}", allowed.join(", "))
-                };
-                return Problem::bad_request(
-                    "unknown_parameter",
-                    format!("parameter {shown}: not known ({takes})"),
-                )
-                .into_response();
-            }
+/// A parameter the matched route does not take, as the problem to answer
+/// (routes and their parameters read from the OpenAPI document).
+pub fn refuse_unknown(known: &KnownParams, req: &Request) -> Option<Problem> {
+    let query = req.uri().query()?;
+    let route = req.extensions().get::<MatchedPath>()?;
+    let allowed = known
+        .0
+        .get(&(req.method().clone(), route.as_str().to_owned()))?;
+    for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+        if !allowed.iter().any(|a| *a == name) {
+            let shown: String = name.chars().take(40).collect();
+            let takes = if allowed.is_empty() {
+                "this route takes none".to_owned()
+            } else {
+                format!("this route takes {}", allowed.join(", "))
+            };
+            return Some(Problem::bad_request(
+                "unknown_parameter",
+                format!("parameter {shown}: not known ({takes})"),
+            ));
         }
     }
-    next.run(req).await
+    None
 }
 
 /// `Query`, with a malformed query string answered as a problem.
