@@ -395,6 +395,37 @@ impl PgLedger {
         found.map_or(Ok(Vec::new()), |s| parse_list(&s))
     }
 
+    /// The act lists of these persons (absent ones have none).
+    pub(super) async fn person_lists(
+        &self,
+        iins: &[i64],
+    ) -> Result<Vec<(i64, Vec<i64>)>, LedgerError> {
+        sqlx::query_as::<_, (i64, String)>("SELECT iin, seqs FROM person_acts WHERE iin = ANY($1)")
+            .bind(iins)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(iin, seqs)| Ok((iin, parse_list(&seqs)?)))
+            .collect()
+    }
+
+    /// Of these acts, the births and name changes not annulled.
+    pub(super) async fn name_bodies(
+        &self,
+        seqs: &[i64],
+    ) -> Result<Vec<(i64, crate::acts::Act)>, LedgerError> {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT a.seq, a.body FROM acts a WHERE a.seq = ANY($1) AND a.kind IN ('birth', 'name_change') \
+             AND NOT EXISTS (SELECT 1 FROM annulments n WHERE n.target_seq = a.seq)",
+        )
+        .bind(seqs)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(seq, body)| Ok((seq, stored_act(seq, &body)?)))
+        .collect()
+    }
+
     pub(super) async fn residences(&self, seqs: &[i64]) -> Result<Vec<ResidenceRow>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT r.seq, r.dwelling, r.person, r.from_date, r.to_date, r.type, a.act_id, \
