@@ -236,10 +236,18 @@ pub struct LogRow {
 }
 
 impl LogRow {
-    /// The row's entries; an error for a row of another format version.
-    pub fn entries(&self) -> Result<compact::Reader<'_>, LedgerError> {
+    /// The row's entries, each that does not decode told as a corrupt
+    /// ledger at this row; an error for a row of another format version.
+    pub fn entries(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<ReplayEntry, LedgerError>> + '_, LedgerError> {
+        let first = self.first_seq;
         match self.data.split_first() {
-            Some((&v, rest)) if v == compact::VERSION => Ok(compact::Reader::new(rest)),
+            Some((&v, rest)) if v == compact::VERSION => {
+                Ok(compact::Reader::new(rest).map(move |e| {
+                    e.map_err(|err| corrupt(format_args!("replay log at seq {first}: {err}")))
+                }))
+            }
             _ => Err(corrupt(format_args!(
                 "replay-log row at seq {} is of another format version",
                 self.first_seq
@@ -569,7 +577,7 @@ impl Ledger {
         while let Some(row) = rows.next().await {
             let row = row?;
             for e in row.entries()? {
-                let e = e.map_err(|err| corrupt(format_args!("replay log: {err}")))?;
+                let e = e?;
                 if e.seq > after_seq {
                     push(e)?;
                 }

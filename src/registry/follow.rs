@@ -33,9 +33,7 @@ impl Registry {
         while let Some(row) = rows.next().await {
             let row = row?;
             for e in row.entries()? {
-                let e = e.map_err(|err| {
-                    LedgerError::Corrupt(format!("replay log at seq {}: {err}", row.first_seq))
-                })?;
+                let e = e?;
                 if e.seq > *last + pending.len() as i64 {
                     pending.push(e);
                 }

@@ -204,9 +204,7 @@ pub async fn replay(
         while let Some(row) = rows.next().await {
             let row = row?;
             for e in row.entries()? {
-                let e = e.map_err(|err| {
-                    LedgerError::Corrupt(format!("replay log at seq {}: {err}", row.first_seq))
-                })?;
+                let e = e?;
                 if e.seq <= stats.last_seq {
                     continue;
                 }
