@@ -1,6 +1,6 @@
 //! `POST /v1/acts`: one act (JSON) or many (NDJSON), each applied or
-//! refused on its own. NDJSON bodies are streamed in batches, so a body of
-//! any size costs bounded memory.
+//! refused on its own. An NDJSON body is read whole within the batch caps
+//! (`ndjson::BatchBody`), then applied in transactions of `BATCH_LINES`.
 
 use super::ndjson::BatchBody;
 use super::{AppState, Problem, Ready, SEQ_HEADER};
@@ -128,7 +128,7 @@ async fn post_acts(
         // applies nothing, and a client that writes everything before it
         // reads is served like any other.
         let batch = BatchBody::read(state.batches(), "/v1/acts", &headers, body).await?;
-        for piece in batch.bytes.chunks(64 << 10) {
+        for piece in batch.bytes.chunks(super::ndjson::FEED) {
             split.push(piece, &mut pending);
             if pending.len() >= BATCH_LINES {
                 flush(&reg, &mut pending, &source, &mut answer).await?;

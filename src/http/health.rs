@@ -102,12 +102,12 @@ pub struct GraphDigest {
     )
 )]
 async fn graph_digest(super::Ready(reg): super::Ready) -> Response {
-    let reg2 = reg.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        let g = reg2.graph();
+        let g = reg.graph();
         GraphDigest {
-            // Moved under the graph's write lock: consistent with it.
-            ledger_seq: reg2.applied_seq(),
+            // The seq moves under the graph's write lock: read under the
+            // read lock, it is the one this graph reflects.
+            ledger_seq: reg.applied_seq(),
             persons: g.person_count(),
             links: g.link_count(),
             digest: format!("{:016x}", g.canonical().digest()),

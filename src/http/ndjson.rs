@@ -168,8 +168,7 @@ impl BatchBody {
                 }
                 newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
                 buf.extend_from_slice(&chunk);
-                let lines = newlines + u64::from(!buf.is_empty() && !buf.ends_with(b"\n"));
-                if lines > limits.max_lines {
+                if line_count(newlines, &buf) > limits.max_lines {
                     over = Some(Problem::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "batch_too_large",
@@ -184,7 +183,7 @@ impl BatchBody {
             match over {
                 Some(p) => Err(p),
                 None => {
-                    let lines = newlines + u64::from(!buf.is_empty() && !buf.ends_with(b"\n"));
+                    let lines = line_count(newlines, &buf);
                     Ok((buf.freeze(), lines))
                 }
             }
@@ -208,6 +207,11 @@ impl BatchBody {
             _permit: permit,
         })
     }
+}
+
+/// Lines in a body with `newlines` newlines: a last line without one counts.
+fn line_count(newlines: u64, body: &[u8]) -> u64 {
+    newlines + u64::from(!body.is_empty() && !body.ends_with(b"\n"))
 }
 
 fn too_many_bytes(limits: &BatchLimits) -> Problem {
@@ -246,7 +250,7 @@ struct State<F> {
 }
 
 /// Body bytes fed to the line splitter at a time: a few hundred lines.
-const FEED: usize = 64 << 10;
+pub(super) const FEED: usize = 64 << 10;
 
 /// Answers every line of `batch`, a chunk of lines at a time with `f`
 /// (which returns one answer per line, in order), streaming them back.

@@ -494,32 +494,17 @@ impl PgLedger {
         let mut slot = self.writer.clone().lock_owned().await;
         if slot.is_none() {
             let mut c = self.pool.acquire().await?.detach();
-            sqlx::query(&format!("SET lock_timeout = '{WRITER_WAIT}'"))
-                .execute(&mut c)
-                .await?;
+            set_writer_wait(&mut c).await?;
             *slot = Some(c);
         }
-        let conn = slot.as_mut().expect("connected above");
-        match sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(WRITER_LOCK)
-            .execute(conn)
-            .await
-        {
-            Ok(_) => Ok(PgWriterGuard {
+        match take_writer_lock(slot.as_mut().expect("connected above")).await {
+            Ok(()) => Ok(PgWriterGuard {
                 slot,
                 released: false,
             }),
             Err(e) => {
                 *slot = None;
-                let timed_out =
-                    matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03"));
-                Err(if timed_out {
-                    LedgerError::Unavailable(format!(
-                        "another writer has held the ledger's writer lock for {WRITER_WAIT}"
-                    ))
-                } else {
-                    e.into()
-                })
+                Err(e)
             }
         }
     }
@@ -542,14 +527,8 @@ impl PgLedger {
         if got {
             // An import numbers its records itself: replicas serving this
             // ledger must not write meanwhile (they answer 503, retry).
-            sqlx::query(&format!("SET lock_timeout = '{WRITER_WAIT}'"))
-                .execute(&mut conn)
-                .await?;
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(WRITER_LOCK)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| LedgerError::Unavailable(format!("the ledger's writer lock: {e}")))?;
+            set_writer_wait(&mut conn).await?;
+            take_writer_lock(&mut conn).await?;
         }
         Ok(got.then_some(super::ImportLock {
             _held: super::Held::Postgres(conn),
@@ -564,6 +543,32 @@ impl PgLedger {
             .await?
             .map(record)
             .transpose()
+    }
+}
+
+/// Makes `conn` wait at most [`WRITER_WAIT`] for a lock.
+async fn set_writer_wait(conn: &mut sqlx::PgConnection) -> Result<(), LedgerError> {
+    sqlx::query(&format!("SET lock_timeout = '{WRITER_WAIT}'"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes the writer lock on `conn`'s session; a wait over the lock
+/// timeout is "unavailable, retry".
+async fn take_writer_lock(conn: &mut sqlx::PgConnection) -> Result<(), LedgerError> {
+    match sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(WRITER_LOCK)
+        .execute(conn)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("55P03") => {
+            Err(LedgerError::Unavailable(format!(
+                "another writer has held the ledger's writer lock for {WRITER_WAIT}"
+            )))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -352,33 +352,15 @@ impl SqliteLedger {
         &self,
         iins: &[i64],
     ) -> Result<Vec<(i64, Vec<i64>)>, LedgerError> {
-        let mut out = Vec::with_capacity(iins.len());
-        for chunk in iins.chunks(500) {
-            // One row for the whole chunk: sqlx hands each SQLite row from
-            // its worker thread to the caller, and those hand-offs were
-            // most of the time (perf: a family batch of 100,000).
-            let sql = format!(
-                "SELECT group_concat(iin || ':' || seqs, ';') FROM person_acts WHERE iin IN ({})",
-                marks(chunk.len())
-            );
-            let mut q = sqlx::query_scalar::<_, Option<String>>(&sql);
-            for i in chunk {
-                q = q.bind(*i);
-            }
-            let Some(all) = q.fetch_one(&self.pool).await? else {
-                continue;
-            };
-            for one in all.split(';') {
-                let (iin, seqs) = one
-                    .split_once(':')
-                    .ok_or_else(|| super::corrupt(format_args!("a person list {one:?}")))?;
-                let iin = iin
-                    .parse()
-                    .map_err(|_| super::corrupt(format_args!("a person list key {iin:?}")))?;
-                out.push((iin, parse_list(seqs)?));
-            }
-        }
-        Ok(out)
+        let rows = self
+            .grouped_rows(
+                "SELECT group_concat(iin || ' ' || seqs, char(10)) FROM person_acts WHERE iin IN ({marks})",
+                iins,
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(iin, seqs)| Ok((iin, parse_list(&seqs)?)))
+            .collect()
     }
 
     /// Of these acts, the births and name changes not annulled.
@@ -386,29 +368,46 @@ impl SqliteLedger {
         &self,
         seqs: &[i64],
     ) -> Result<Vec<(i64, crate::acts::Act)>, LedgerError> {
-        let mut out = Vec::new();
-        for chunk in seqs.chunks(500) {
-            // One row per chunk, as in `person_lists`; canonical bodies
-            // are one line each.
-            let sql = format!(
-                "SELECT group_concat(a.seq || ' ' || a.body, char(10)) FROM acts a WHERE a.seq IN ({}) \
+        // Canonical bodies are one line each.
+        let rows = self
+            .grouped_rows(
+                "SELECT group_concat(a.seq || ' ' || a.body, char(10)) FROM acts a WHERE a.seq IN ({marks}) \
                  AND a.kind IN ('birth', 'name_change') \
                  AND NOT EXISTS (SELECT 1 FROM annulments n WHERE n.target_seq = a.seq)",
-                marks(chunk.len())
-            );
+                seqs,
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(seq, body)| Ok((seq, stored_act(seq, &body)?)))
+            .collect()
+    }
+
+    /// The (key, value) rows of `select`, which groups them as lines of
+    /// "key value" into one row, run per 500 `keys` (bound at `{marks}`).
+    /// One row per statement: sqlx hands each SQLite row from its worker
+    /// thread to the caller, and those hand-offs were most of the time of
+    /// a family batch of 100,000 (perf).
+    async fn grouped_rows(
+        &self,
+        select: &str,
+        keys: &[i64],
+    ) -> Result<Vec<(i64, String)>, LedgerError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let sql = select.replace("{marks}", &marks(chunk.len()));
             let mut q = sqlx::query_scalar::<_, Option<String>>(&sql);
-            for s in chunk {
-                q = q.bind(*s);
+            for k in chunk {
+                q = q.bind(*k);
             }
             let Some(all) = q.fetch_one(&self.pool).await? else {
                 continue;
             };
-            for one in all.split('\n') {
-                let (seq, body) = one
+            for line in all.split('\n') {
+                let (key, value) = line
                     .split_once(' ')
-                    .and_then(|(s, b)| Some((s.parse::<i64>().ok()?, b)))
-                    .ok_or_else(|| super::corrupt(format_args!("a name record row")))?;
-                out.push((seq, stored_act(seq, body)?));
+                    .and_then(|(k, v)| Some((k.parse::<i64>().ok()?, v)))
+                    .ok_or_else(|| super::corrupt("a grouped row without its key"))?;
+                out.push((key, value.to_owned()));
             }
         }
         Ok(out)

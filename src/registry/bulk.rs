@@ -149,9 +149,7 @@ impl Registry {
         let _lock = self.import_lock().await?;
         // The lock holds off replicas' writers too; what they wrote before
         // it was taken is applied first, so the import numbers on from it.
-        if self.ledger.backend() == crate::ledger::Backend::Postgres {
-            self.catch_up_locked(&mut last_seq).await?;
-        }
+        self.catch_up_locked(&mut last_seq).await?;
         let source = file
             .file_name()
             .unwrap_or_default()

@@ -3,7 +3,7 @@
 //! seq order, when a commit is notified and by polling as a fallback; a
 //! writer catches up under the ledger's writer lock before it judges.
 
-use super::{Registry, ReplayStats, apply_entry};
+use super::{Registry, ReplayStats, apply_next};
 use crate::acts::Kind;
 use crate::graph::Journal;
 use crate::ledger::{LedgerError, ReplayEntry};
@@ -63,13 +63,7 @@ impl Registry {
             {
                 let mut g = self.graph.write();
                 for e in chunk {
-                    if e.seq != stats.last_seq + 1 {
-                        return Err(LedgerError::Corrupt(format!(
-                            "replay log jumps from seq {} to {}",
-                            stats.last_seq, e.seq
-                        )));
-                    }
-                    apply_entry(&mut g, e, &mut journal, &mut stats)?;
+                    apply_next(&mut g, e, &mut journal, &mut stats)?;
                 }
                 self.set_applied(stats.last_seq);
             }
@@ -98,14 +92,12 @@ impl Registry {
     /// whatever happens (a notification can be lost with its connection).
     /// Returns at once for a ledger only this process writes (SQLite).
     pub async fn follow(self: Arc<Self>, poll: Duration) {
-        if self.ledger.backend() == crate::ledger::Backend::Sqlite {
-            return;
-        }
         let mut commits = None;
         loop {
             if commits.is_none() {
                 match self.ledger.listen().await {
-                    Ok(c) => commits = c,
+                    Ok(Some(c)) => commits = Some(c),
+                    Ok(None) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot listen for ledger commits; polling")
                     }

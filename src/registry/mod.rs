@@ -205,16 +205,9 @@ pub async fn replay(
             let row = row?;
             for e in row.entries()? {
                 let e = e?;
-                if e.seq <= stats.last_seq {
-                    continue;
+                if e.seq > stats.last_seq {
+                    apply_next(graph, &e, &mut journal, &mut stats)?;
                 }
-                if e.seq != stats.last_seq + 1 {
-                    return Err(LedgerError::Corrupt(format!(
-                        "replay log jumps from seq {} to {}",
-                        stats.last_seq, e.seq
-                    )));
-                }
-                apply_entry(graph, &e, &mut journal, &mut stats)?;
             }
         }
     }
@@ -225,6 +218,23 @@ pub async fn replay(
         )));
     }
     Ok(stats)
+}
+
+/// Applies the record after `stats.last_seq` from the replay log; any
+/// other seq means the log has a gap.
+fn apply_next(
+    graph: &mut FamilyGraph,
+    e: &crate::ledger::ReplayEntry,
+    journal: &mut Journal,
+    stats: &mut ReplayStats,
+) -> Result<(), LedgerError> {
+    if e.seq != stats.last_seq + 1 {
+        return Err(LedgerError::Corrupt(format!(
+            "replay log jumps from seq {} to {}",
+            stats.last_seq, e.seq
+        )));
+    }
+    apply_entry(graph, e, journal, stats)
 }
 
 fn apply_entry(
