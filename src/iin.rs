@@ -302,6 +302,8 @@ impl serde::Serialize for Iin {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn day_counts_give_the_dates_chrono_gives() {
@@ -314,9 +316,6 @@ mod tests {
             assert_eq!(NaiveDate::from_ymd_opt(y, m, d), Some(want), "day {n}");
         }
     }
-
-    use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn spec_examples_are_valid() {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::TestDb;
-use common::raw::{Framing, Reply, free_port, get_status, read_reply, send_all_then_read};
+use common::raw::{Framing, Reply, free_port, read_reply, send_all_then_read, wait_ready};
 use kinship::generate::{GenerateOptions, generate};
 use kinship::http::{AppState, BatchLimits};
 use kinship::ledger::Ledger;
@@ -369,14 +369,7 @@ fn serve_stops_within_its_grace_period_while_a_client_holds_a_batch_open() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let ready = Instant::now();
-    while get_status(addr, "/readyz") != Some(200) {
-        assert!(
-            ready.elapsed() < Duration::from_secs(60),
-            "serve never got ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_ready(addr);
 
     let line = "{\"owner\":\"750101400219\",\"applicant\":\"010305500121\",\"claim\":\"child\"}\n";
     let head = |len: usize| {

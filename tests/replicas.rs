@@ -11,7 +11,7 @@ mod common;
 
 use chrono::NaiveDate;
 use common::TestDb;
-use common::raw::{Reply, free_port, get_status, request};
+use common::raw::{Reply, free_port, request, wait_ready};
 use kinship::iin::{Iin, Sex};
 use kinship::ledger::Ledger;
 use kinship::registry::Registry;
@@ -45,14 +45,7 @@ impl Replica {
             url: url.to_owned(),
             snapshots: snapshots.to_owned(),
         };
-        let began = Instant::now();
-        while get_status(addr, "/readyz") != Some(200) {
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "{addr} never got ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_ready(addr);
         r
     }
 

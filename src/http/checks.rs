@@ -371,7 +371,7 @@ mod tests {
             ),
             // Escapes: left to the full path, which decodes them.
             format!(
-                r#"{{"owner":"7{}","applicant":"{a}","claim":"child"}}"#,
+                r#"{{"owner":"\u0037{}","applicant":"{a}","claim":"child"}}"#,
                 &o[1..]
             ),
         ];
@@ -383,6 +383,10 @@ mod tests {
             }
         }
         assert!(parse_plain(valid[0].as_bytes()).is_some());
+        assert!(
+            parse_plain(valid[5].as_bytes()).is_none(),
+            "an escape is the full path's"
+        );
         let invalid = [
             format!(r#"{{"owner":"{o}","applicant":"{a}","claim":"child","x":1}}"#),
             format!(r#"{{"owner":"{o}","applicant":"{a}","claim":"cousin"}}"#),

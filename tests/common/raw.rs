@@ -176,3 +176,15 @@ pub fn request(
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     read_reply(&mut s, path)
 }
+
+/// Waits (at most a minute) until `addr` answers `/readyz` with 200.
+pub fn wait_ready(addr: SocketAddr) {
+    let began = std::time::Instant::now();
+    while get_status(addr, "/readyz") != Some(200) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "{addr} never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
