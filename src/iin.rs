@@ -274,6 +274,29 @@ impl Iin {
             .expect("packed from a valid IIN")
     }
 
+    /// Every valid IIN written in `text` as a run of exactly twelve digits
+    /// (what an answer reveals, found the same way whatever its shape),
+    /// appended to `out`.
+    pub fn scan(text: &[u8], out: &mut Vec<Iin>) {
+        let mut i = 0;
+        while i < text.len() {
+            if !text[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < text.len() && text[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == 12
+                && let Ok(s) = std::str::from_utf8(&text[start..i])
+                && let Ok(iin) = Iin::parse(s)
+            {
+                out.push(iin);
+            }
+        }
+    }
+
     /// The first four and last four digits, for logs and error messages
     /// that must not carry personal data (`0103…0121`).
     pub fn masked(self) -> String {
@@ -302,6 +325,16 @@ impl serde::Serialize for Iin {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn scan_finds_every_iin_and_nothing_else() {
+        let text = br#"{"iin":"750101400219","detail":"mother 010305500121, not 0103055001211 or 750101400218","as_of":"2025-06-01"}"#;
+        let mut out = Vec::new();
+        Iin::scan(text, &mut out);
+        let found: Vec<String> = out.iter().map(|i| i.to_string()).collect();
+        assert_eq!(found, ["750101400219", "010305500121"]);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -5,6 +5,7 @@
 //! * [`iin`] — the IIN domain type; [`calendar`] — today in Kazakhstan.
 //! * [`acts`] — act records: parsing, validation of each record alone,
 //!   canonical form, refusal codes.
+//! * [`access`] — clients, scopes, purposes, and the audit of every lookup.
 //! * [`ledger`] — the durable store (sqlx; SQLite or PostgreSQL).
 //! * [`graph`] — the temporal family graph (petgraph) and the rules that
 //!   need what is already recorded.
@@ -15,6 +16,7 @@
 //!
 //! `acts`, `graph` know nothing of sqlx or axum.
 
+pub mod access;
 pub mod acts;
 pub mod calendar;
 pub mod cli;

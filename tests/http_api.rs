@@ -68,7 +68,7 @@ async fn acts_endpoint(backend: Backend) {
             .await
             .unwrap(),
     );
-    let app = router(AppState::ready(reg.clone()));
+    let app = common::app(reg.clone()).await;
 
     let (status, _, seq, body) = call(&app, post("/v1/acts", "application/x-ndjson", BODY)).await;
     assert_eq!(status, StatusCode::OK);
@@ -186,7 +186,7 @@ async fn a_large_ndjson_body_streams_in_batches() {
             .await
             .unwrap(),
     );
-    let app = router(AppState::ready(reg.clone()));
+    let app = common::app(reg.clone()).await;
     // 2,500 residence records: more than two batches.
     let mut body = String::new();
     for i in 0..2500 {

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{Backend, TestDb};
 use http_body_util::BodyExt;
-use kinship::http::{AppState, SEQ_HEADER, router};
+use kinship::http::SEQ_HEADER;
 use kinship::ledger::Ledger;
 use kinship::registry::Registry;
 use serde_json::{Value, json};
@@ -43,7 +43,7 @@ impl Api {
                 .await
                 .unwrap(),
         );
-        let app = router(AppState::ready(reg.clone()));
+        let app = common::app(reg.clone()).await;
         let api = Api { app, reg, db };
         let (s, _, body) = api
             .send(Request::post("/v1/acts").body(Body::from(FAMILY)).unwrap())

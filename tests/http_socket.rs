@@ -44,6 +44,7 @@ async fn start(
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    common::authorize(&reg).await;
     let state = AppState::with_limits(limits);
     state.set_ready(reg);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -358,6 +359,9 @@ fn serve_stops_within_its_grace_period_while_a_client_holds_a_batch_open() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::authorize_ledger(db.to_str().unwrap()));
 
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let grace = 3;
@@ -374,7 +378,10 @@ fn serve_stops_within_its_grace_period_while_a_client_holds_a_batch_open() {
     let line = "{\"owner\":\"750101400219\",\"applicant\":\"010305500121\",\"claim\":\"child\"}\n";
     let head = |len: usize| {
         format!(
-            "POST /v1/checks/kinship:batch HTTP/1.1\r\nHost: k\r\nContent-Type: application/x-ndjson\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+            "POST /v1/checks/kinship:batch HTTP/1.1\r\nHost: k\r\nContent-Type: application/x-ndjson\r\nContent-Length: {len}\r\nConnection: close\r\n\
+             Authorization: Bearer {}\r\nX-Purpose: {}\r\n\r\n",
+            common::TEST_KEY,
+            common::TEST_PURPOSE
         )
     };
     // A: sends a tenth of its body and then nothing.

@@ -158,7 +158,7 @@ async fn a_locked_database_is_503_with_retry_after_and_checks_go_on() {
             .await
             .unwrap(),
     );
-    let app = kinship::http::router(kinship::http::AppState::ready(reg.clone()));
+    let app = common::app(reg.clone()).await;
     let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.url))
         .await
         .unwrap();

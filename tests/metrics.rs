@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::TestDb;
 use http_body_util::BodyExt;
-use kinship::http::{AppState, router};
+
 use kinship::ledger::Ledger;
 use kinship::registry::Registry;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ async fn metrics_count_requests_by_route_and_status_and_describe_the_graph() {
     let db = TestDb::sqlite();
     let ledger = Ledger::open(&db.url).await.unwrap();
     let reg = Arc::new(Registry::open(ledger).await.unwrap());
-    let app = router(AppState::ready(reg.clone()));
+    let app = common::app(reg.clone()).await;
 
     let (s, _, _) = send(&app, post("/v1/acts", "application/x-ndjson", ACTS.into())).await;
     assert_eq!(s, StatusCode::OK);

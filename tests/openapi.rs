@@ -32,6 +32,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/dwellings/{dwelling}/household"),
     ("GET", "/v1/persons/{iin}"),
     ("GET", "/v1/persons/{iin}/relatives"),
+    ("GET", "/v1/persons/{iin}/lookups"),
     ("GET", "/v1/acts/{act_id}"),
 ];
 
@@ -418,7 +419,7 @@ async fn ready_app() -> (axum::Router, TestDb) {
             .await
             .unwrap(),
     );
-    let app = router(AppState::ready(reg));
+    let app = common::app(reg).await;
     let a = call(&app, post("/v1/acts", "application/x-ndjson", ACTS)).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json()["accepted"], 3);

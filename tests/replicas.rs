@@ -160,6 +160,7 @@ async fn two_replicas_follow_one_ledger_race_to_one_answer_and_catch_up() {
     };
     // The schema first, so the two starts do not race to migrate it.
     Ledger::open(&db.url).await.unwrap().close().await;
+    common::authorize_ledger(&db.url).await;
     let dirs = tempfile::tempdir().unwrap();
     let (url, da, dbb) = (db.url.clone(), dirs.path().join("a"), dirs.path().join("b"));
     let outcome = tokio::task::spawn_blocking(move || {

@@ -97,6 +97,12 @@ struct HttpArgs {
     /// (503 `ledger_behind` beyond).
     #[arg(long, env = "KINSHIP_MIN_SEQ_WAIT_MS", default_value_t = 2000)]
     min_seq_wait_ms: u64,
+    /// File where audit records wait while the database cannot take them
+    /// [default: beside a SQLite ledger (`<file>.audit-spool`); for
+    /// PostgreSQL, `audit-spool` in the snapshot folder; with neither,
+    /// answers are withheld while the database is out of reach].
+    #[arg(long, env = "KINSHIP_AUDIT_SPOOL")]
+    audit_spool: Option<PathBuf>,
 }
 
 impl HttpArgs {
@@ -192,6 +198,11 @@ enum Command {
         #[arg(long, env = "KINSHIP_SNAPSHOT_EVERY", default_value_t = 1800)]
         snapshot_every: u64,
     },
+    /// Manage the clients allowed to call the API (API keys and scopes).
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Create a fresh SQLite ledger from the fixture families and serve it.
     Demo {
         /// The demo ledger file (replaced if it exists).
@@ -202,6 +213,33 @@ enum Command {
         fixtures: PathBuf,
         #[command(flatten)]
         http: HttpArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsAction {
+    /// Add a client; prints its API key, which is shown only this once
+    /// (the ledger keeps only its hash).
+    Add {
+        /// A name for the client (letters, digits, '.', '_', '-').
+        name: String,
+        /// Comma-separated: checks, acts:write, investigate, audit.
+        #[arg(long, required = true)]
+        scopes: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the clients (never their keys).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke a client: its key is refused from then on (a running `serve`
+    /// notices within a few seconds).
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 
@@ -385,6 +423,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let place = snapshots.place(&db.db);
             serve(&db.db, &http, place, snapshot_every).await
         }
+        Command::Clients { action } => clients(action).await,
         Command::Demo { db, fixtures, http } => {
             for suffix in ["", "-wal", "-shm"] {
                 let p = PathBuf::from(format!("{}{suffix}", db.display()));
@@ -411,15 +450,67 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report.refused_total()
                 );
             }
+            let (_, key) = registry
+                .clients()
+                .add("demo", crate::access::Scopes::all())
+                .await?;
             registry.ledger().close().await;
             eprintln!(
-                "demo ledger {} ready; try: curl http://{}/readyz",
+                "demo ledger {} ready, with a client \"demo\" holding every scope; its API key: {key}\ntry:\n  curl -s -H 'Authorization: Bearer {key}' -H 'X-Purpose: demo' \\\n    -d '{{\"owner\":\"750412301013\",\"applicant\":\"020115501032\",\"claim\":\"child\"}}' \\\n    http://{}/v1/checks/kinship",
                 db.display(),
                 http.listen
             );
             serve(url, &http, None, 0).await
         }
     }
+}
+
+async fn clients(action: ClientsAction) -> anyhow::Result<()> {
+    let db = match &action {
+        ClientsAction::Add { db, .. }
+        | ClientsAction::List { db }
+        | ClientsAction::Revoke { db, .. } => db.db.clone(),
+    };
+    let ledger = Ledger::open(&db).await.context("opening the ledger")?;
+    let clients = crate::access::Clients::load(ledger.clone()).await?;
+    let done = match action {
+        ClientsAction::Add { name, scopes, .. } => {
+            let scopes = crate::access::Scopes::parse_list(&scopes).map_err(anyhow::Error::msg)?;
+            let (c, key) = clients.add(&name, scopes).await?;
+            eprintln!(
+                "client {} added (id {}, scopes: {}); its API key, shown only now:",
+                c.name, c.id, c.scopes
+            );
+            println!("{key}");
+            Ok(())
+        }
+        ClientsAction::List { .. } => {
+            for c in clients.list().await? {
+                let when = |t: i64| {
+                    chrono::DateTime::from_timestamp_micros(t)
+                        .map_or_else(String::new, |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                };
+                let state = c
+                    .revoked_at
+                    .map_or_else(|| "active".to_owned(), |t| format!("revoked {}", when(t)));
+                println!(
+                    "{}\t{}\t{}\tadded {}\t{state}",
+                    c.id,
+                    c.name,
+                    c.scopes,
+                    when(c.created_at)
+                );
+            }
+            Ok(())
+        }
+        ClientsAction::Revoke { name, .. } => {
+            clients.revoke(&name).await?;
+            eprintln!("client {name} revoked");
+            Ok(())
+        }
+    };
+    ledger.close().await;
+    done
 }
 
 /// Current and peak resident memory of this process, in KiB (Linux).
@@ -459,9 +550,16 @@ async fn serve(
     let ledger = Ledger::open(db).await.context("opening the ledger")?;
     let building = {
         let (state, snapshots) = (state.clone(), snapshots.clone());
+        let spool = args.audit_spool.clone();
         tokio::spawn(async move {
             let (registry, _) = Registry::open_with(ledger, snapshots.as_ref()).await?;
+            if let Some(p) = spool {
+                registry.set_audit_spool(Some(p));
+            } else if registry.ledger().backend() == crate::ledger::Backend::Postgres {
+                registry.set_audit_spool(snapshots.as_ref().map(|s| s.dir.join("audit-spool")));
+            }
             let registry = Arc::new(registry);
+            registry.clients().spawn_refresh(CLIENTS_REFRESH);
             state.set_ready(registry.clone());
             tracing::info!("ready");
             // Other replicas' records (PostgreSQL); a no-op for SQLite.
@@ -493,6 +591,10 @@ async fn serve(
     }
     served
 }
+
+/// How often `serve` reads the clients again (added or revoked by
+/// `kinship clients` in another process).
+const CLIENTS_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Writes a snapshot when records were applied since the last one.
 async fn snapshot_if_new(registry: &Arc<Registry>, s: &Snapshots) {

@@ -68,6 +68,7 @@ fn request_id() -> String {
 #[utoipa::path(
     post,
     path = "/v1/acts",
+    security(("api_key" = ["acts:write"])),
     tag = "acts",
     request_body(
         description = "One act record as JSON (at most 1 MiB), or many as NDJSON: one record \

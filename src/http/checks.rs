@@ -1,8 +1,10 @@
 //! `POST /v1/checks/kinship` and its NDJSON batch form.
 
+use super::access::Revealed;
 use super::ndjson::{self, NdjsonAnswer};
 use super::openapi::{ClaimName, IinSchema, ReasonCode, ViaSide};
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
+use crate::access::Caller;
 use crate::graph::{FamilyGraph, PersonId};
 use crate::iin::Iin;
 use crate::resolve::{self, Claim, ClaimError};
@@ -275,6 +277,7 @@ pub fn also_list(
 #[utoipa::path(
     post,
     path = "/v1/checks/kinship",
+    security(("api_key" = ["checks"])),
     tag = "checks",
     request_body(content = CheckBody, example = json!(
         {"owner": "750101400219", "applicant": "010305500121", "claim": "half_sibling", "via": "mother", "as_of": "2025-06-01"}
@@ -288,12 +291,22 @@ pub fn also_list(
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> {
+async fn check_one(
+    Ready(reg): Ready,
+    revealed: Revealed,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let req = parse_check(&body)?;
     let g = reg.graph();
     let answer = answer(&g, &req);
     let seq = reg.applied_seq();
     drop(g);
+    revealed.add([req.owner, req.applicant]);
+    revealed.outcome(if answer.confirmed {
+        "confirmed"
+    } else {
+        "not_confirmed"
+    });
     Ok(([(SEQ_HEADER, seq.to_string())], Json(answer)).into_response())
 }
 
@@ -307,6 +320,7 @@ async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> 
 #[utoipa::path(
     post,
     path = "/v1/checks/kinship:batch",
+    security(("api_key" = ["checks"])),
     tag = "checks",
     request_body(
         description = "NDJSON: one `CheckRequest` object per line. Blank lines are skipped but counted.",
@@ -328,16 +342,18 @@ async fn check_one(Ready(reg): Ready, body: Bytes) -> Result<Response, Problem> 
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn check_batch(Ready(reg): Ready, batch: ndjson::BatchBody) -> Response {
+async fn check_batch(Ready(reg): Ready, caller: Caller, batch: ndjson::BatchBody) -> Response {
     fn one(g: &FamilyGraph, line: &[u8]) -> NdjsonAnswer {
         match parse_check(line) {
             Ok(req) => NdjsonAnswer::ok(&answer(g, &req)),
             Err(p) => NdjsonAnswer::error(p),
         }
     }
-    ndjson::stream(reg, batch, |reg, lines| async move {
+    let route = "POST /v1/checks/kinship:batch";
+    ndjson::stream(reg, caller, route, batch, |reg, lines| async move {
         ndjson::per_line(reg, lines, &one).await
     })
+    .await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::ndjson::{self, NdjsonAnswer};
 use super::openapi::{BasisSchema, IinSchema, NameSchema};
 use super::params::Params;
 use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
+use crate::access::Caller;
 use crate::acts::Name;
 use crate::graph::{Basis, FamilyGraph, PersonId};
 use crate::iin::Iin;
@@ -194,6 +195,7 @@ pub struct AsOf {
 #[utoipa::path(
     get,
     path = "/v1/persons/{iin}/family",
+    security(("api_key" = ["checks"])),
     tag = "family",
     params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOf),
     responses(
@@ -232,6 +234,7 @@ async fn family_one(
 #[utoipa::path(
     post,
     path = "/v1/family:batch",
+    security(("api_key" = ["checks"])),
     tag = "family",
     request_body(
         description = "NDJSON: one `{\"iin\": IIN, \"as_of\": date (optional)}` object per line. \
@@ -254,10 +257,12 @@ async fn family_one(
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn family_batch(Ready(reg): Ready, batch: ndjson::BatchBody) -> Response {
-    ndjson::stream(reg, batch, |reg, lines| async move {
+async fn family_batch(Ready(reg): Ready, caller: Caller, batch: ndjson::BatchBody) -> Response {
+    let route = "POST /v1/family:batch";
+    ndjson::stream(reg, caller, route, batch, |reg, lines| async move {
         family_chunk(&reg, lines).await
     })
+    .await
 }
 
 async fn family_chunk(reg: &Registry, lines: Vec<Line>) -> Vec<NdjsonAnswer> {
@@ -367,6 +372,7 @@ pub fn relations(
 #[utoipa::path(
     get,
     path = "/v1/dwellings/{dwelling}/household",
+    security(("api_key" = ["checks"])),
     tag = "family",
     params(
         ("dwelling" = String, Path, description = "The dwelling id (cadastral number or address id), as in residence records",

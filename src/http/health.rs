@@ -94,6 +94,7 @@ pub struct GraphDigest {
 #[utoipa::path(
     get,
     path = "/v1/graph/digest",
+    security(("api_key" = [])),
     tag = "health",
     responses(
         (status = 200, description = "The digest and what it covers", body = GraphDigest),

@@ -2,7 +2,9 @@
 //! the registry, and shape the answer. `router` builds the app apart from
 //! serving it, so tests drive it without a socket.
 
+pub mod access;
 mod acts;
+mod audit;
 mod checks;
 mod family;
 mod health;
@@ -102,6 +104,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(family::router())
         .merge(persons::router())
         .merge(refused::router())
+        .merge(audit::router())
         .split_for_parts();
     openapi::finish(&mut doc);
     (routes, doc)
@@ -116,6 +119,7 @@ pub fn router(state: AppState) -> Router {
     metrics::handle();
     let (routes, doc) = api();
     let known = Arc::new(params::KnownParams::from_doc(&doc));
+    let needs = access::Needs::from_doc(&doc);
     routes
         .merge(openapi::docs(doc))
         .fallback(|| async { not_found() })
@@ -137,6 +141,7 @@ pub fn router(state: AppState) -> Router {
             Arc::new(Around {
                 state: state.clone(),
                 known,
+                needs,
             }),
             around,
         ))
@@ -171,15 +176,18 @@ fn not_found() -> Problem {
 struct Around {
     state: AppState,
     known: Arc<params::KnownParams>,
+    needs: access::Needs,
 }
 
 /// Around every request: refuses query parameters the route does not
-/// take, waits for `X-Min-Ledger-Seq`, adds `X-Ledger-Seq` (the seq
-/// applied when the request arrived, which the answer reflects at least)
-/// to answers that did not set it, and counts and times the answer.
+/// take, identifies the caller (credential, scope, purpose), waits for
+/// `X-Min-Ledger-Seq`, audits what the answer revealed, adds
+/// `X-Ledger-Seq` (the seq applied when the request arrived, which the
+/// answer reflects at least) to answers that did not set it, and counts
+/// and times the answer.
 async fn around(
     axum::extract::State(ctx): axum::extract::State<Arc<Around>>,
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -188,18 +196,56 @@ async fn around(
     let method = metrics::method_label(req.method());
     let registry = ctx.state.registry();
     let seq = registry.map(|r| r.applied_seq());
+    let need = route
+        .as_ref()
+        .and_then(|r| ctx.needs.get(req.method(), r.as_str()));
+    let mut audit = None;
     let refused = match (params::refuse_unknown(&ctx.known, &req), registry) {
         (Some(p), _) => Some(p),
-        (None, Some(reg)) => match req.headers().get(MIN_SEQ_HEADER).cloned() {
-            Some(v) => min_seq(reg, ctx.state.min_seq_wait, v).await,
-            None => None,
-        },
+        (None, Some(reg)) => {
+            let caller = match need {
+                Some(n) => match access::authorize(reg, n, req.headers()) {
+                    Ok(c) => Some((c, n)),
+                    Err(p) => return finish(p.into_response(), seq, route, method, began),
+                },
+                None => None,
+            };
+            if let Some((caller, n)) = caller {
+                if n.purpose {
+                    let revealed = access::Revealed::default();
+                    req.extensions_mut().insert(revealed.clone());
+                    let mut asked = Vec::new();
+                    crate::iin::Iin::scan(req.uri().to_string().as_bytes(), &mut asked);
+                    audit = Some((caller.clone(), asked, revealed));
+                }
+                req.extensions_mut().insert(caller);
+            }
+            match req.headers().get(MIN_SEQ_HEADER).cloned() {
+                Some(v) => min_seq(reg, ctx.state.min_seq_wait, v).await,
+                None => None,
+            }
+        }
         (None, None) => None,
     };
     let mut res = match refused {
         Some(p) => p.into_response(),
         None => next.run(req).await,
     };
+    if let (Some((caller, asked, revealed)), Some(reg), Some(r)) = (audit, registry, &route) {
+        let label = format!("{method} {}", r.as_str());
+        res = access::audited(reg, &caller, &label, asked, &revealed, res).await;
+    }
+    finish(res, seq, route, method, began)
+}
+
+/// Adds `X-Ledger-Seq` and counts the answer.
+fn finish(
+    mut res: axum::response::Response,
+    seq: Option<i64>,
+    route: Option<axum::extract::MatchedPath>,
+    method: &'static str,
+    began: std::time::Instant,
+) -> axum::response::Response {
     if let Some(seq) = seq
         && !res.headers().contains_key(SEQ_HEADER)
     {

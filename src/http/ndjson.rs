@@ -6,8 +6,10 @@
 //! Blank lines are skipped; a bad line gets an `{"line", "error"}` object.
 
 use super::{AppState, Problem, SEQ_HEADER};
+use crate::access::Caller;
 use crate::acts::MAX_LINE_BYTES;
 use crate::graph::FamilyGraph;
+use crate::iin::Iin;
 use crate::registry::{Line, LineSplitter, Registry};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
@@ -240,6 +242,8 @@ impl FromRequest<AppState> for BatchBody {
 
 struct State<F> {
     reg: Arc<Registry>,
+    caller: Caller,
+    route: Arc<str>,
     batch: BatchBody,
     /// Bytes of the body already split into lines.
     pos: usize,
@@ -247,63 +251,171 @@ struct State<F> {
     split: LineSplitter,
     pending: VecDeque<Line>,
     f: Arc<F>,
+    /// A segment whose audit record is being written, and one written
+    /// (ready to send).
+    inflight: Option<Segment>,
+    ready: Option<Bytes>,
+    stopped: bool,
+}
+
+/// Answered lines and the commit of their audit record.
+struct Segment {
+    bytes: Bytes,
+    first_line: u64,
+    audit: tokio::task::JoinHandle<Result<(), crate::access::AuditError>>,
 }
 
 /// Body bytes fed to the line splitter at a time: a few hundred lines.
 pub(super) const FEED: usize = 64 << 10;
 
+/// Lines answered per audit record: the record of one segment is written
+/// while the one before it is sent.
+const SEGMENT: usize = 8192;
+
+impl<F, Fut> State<F>
+where
+    F: Fn(Arc<Registry>, Vec<Line>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Vec<NdjsonAnswer>> + Send,
+{
+    /// Answers the next lines, up to a segment, and starts writing their
+    /// audit record (every IIN in the lines and in their answers).
+    async fn next_segment(&mut self) -> Option<Segment> {
+        let mut buf = Vec::new();
+        let mut iins = Vec::new();
+        let mut lines_done = 0;
+        let mut first_line = None;
+        let mut last_line = 0;
+        while lines_done < SEGMENT {
+            if self.pending.is_empty() {
+                if self.done {
+                    break;
+                }
+                let body = &self.batch.bytes;
+                let end = (self.pos + FEED).min(body.len());
+                let mut lines = Vec::new();
+                self.split.push(&body[self.pos..end], &mut lines);
+                self.pos = end;
+                if end == body.len() {
+                    self.split.finish(&mut lines);
+                    self.done = true;
+                }
+                self.pending.extend(lines);
+                continue;
+            }
+            let n = self.pending.len().min(CHUNK);
+            let lines: Vec<Line> = self.pending.drain(..n).collect();
+            for l in &lines {
+                Iin::scan(&l.bytes, &mut iins);
+            }
+            let numbers: Vec<u64> = lines.iter().map(|l| l.no).collect();
+            first_line.get_or_insert(numbers[0]);
+            last_line = numbers[n - 1];
+            let answers = (self.f)(self.reg.clone(), lines).await;
+            for (answer, no) in answers.into_iter().zip(numbers) {
+                let start = buf.len();
+                buf.extend_from_slice(&answer.with_line(no));
+                Iin::scan(&buf[start..], &mut iins);
+                buf.push(b'\n');
+            }
+            lines_done += n;
+        }
+        let first_line = first_line?;
+        let (reg, caller, route) = (self.reg.clone(), self.caller.clone(), self.route.clone());
+        let outcome = format!("lines {first_line}-{last_line}");
+        let audit = tokio::spawn(async move { reg.audit(&caller, &route, &outcome, iins).await });
+        Some(Segment {
+            bytes: Bytes::from(buf),
+            first_line,
+            audit,
+        })
+    }
+
+    /// The next bytes to send: a segment once its audit record is written
+    /// (the next one already answered and being written meanwhile), or,
+    /// when a record cannot be written, a last line saying so.
+    async fn next_bytes(&mut self) -> Option<Bytes> {
+        if self.stopped {
+            return None;
+        }
+        if self.ready.is_none() {
+            let seg = match self.inflight.take() {
+                Some(s) => s,
+                None => self.next_segment().await?,
+            };
+            match seg.audit.await {
+                Ok(Ok(())) => self.ready = Some(seg.bytes),
+                _ => {
+                    self.stopped = true;
+                    let mut p = super::access::audit_unavailable();
+                    p.detail = format!(
+                        "the record of this lookup could not be written, so lines {} on are not answered; send them again shortly",
+                        seg.first_line
+                    );
+                    let mut line = NdjsonAnswer::error(p).with_line(seg.first_line);
+                    line.push(b'\n');
+                    return Some(Bytes::from(line));
+                }
+            }
+        }
+        if self.inflight.is_none() {
+            self.inflight = self.next_segment().await;
+        }
+        self.ready.take()
+    }
+}
+
 /// Answers every line of `batch`, a chunk of lines at a time with `f`
-/// (which returns one answer per line, in order), streaming them back.
-pub fn stream<F, Fut>(reg: Arc<Registry>, batch: BatchBody, f: F) -> Response
+/// (which returns one answer per line, in order), streaming them back to
+/// `caller`, each segment once its audit record is written. When the first
+/// one cannot be, the answer is 503 `audit_unavailable`; when a later one
+/// cannot be, a last line says from which line on nothing was answered.
+pub async fn stream<F, Fut>(
+    reg: Arc<Registry>,
+    caller: Caller,
+    route: &str,
+    batch: BatchBody,
+    f: F,
+) -> Response
 where
     F: Fn(Arc<Registry>, Vec<Line>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Vec<NdjsonAnswer>> + Send,
 {
     let seq = reg.applied_seq();
-    let state = State {
+    let mut state = State {
         reg,
+        caller,
+        route: Arc::from(route),
         batch,
         pos: 0,
         done: false,
         split: LineSplitter::default(),
         pending: VecDeque::new(),
         f: Arc::new(f),
+        inflight: None,
+        ready: None,
+        stopped: false,
     };
-    let out = futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if !s.pending.is_empty() {
-                let n = s.pending.len().min(CHUNK);
-                let lines: Vec<Line> = s.pending.drain(..n).collect();
-                let numbers: Vec<u64> = lines.iter().map(|l| l.no).collect();
-                let answers = (s.f)(s.reg.clone(), lines).await;
-                let mut buf = Vec::with_capacity(n * 256);
-                for (answer, no) in answers.into_iter().zip(numbers) {
-                    buf.extend_from_slice(&answer.with_line(no));
-                    buf.push(b'\n');
-                }
-                return Some((Ok::<_, std::io::Error>(Bytes::from(buf)), s));
-            }
-            if s.done {
-                return None;
-            }
-            let body = &s.batch.bytes;
-            let end = (s.pos + FEED).min(body.len());
-            let mut lines = Vec::new();
-            s.split.push(&body[s.pos..end], &mut lines);
-            s.pos = end;
-            if end == body.len() {
-                s.split.finish(&mut lines);
-                s.done = true;
-            }
-            s.pending.extend(lines);
-        }
+    // The first segment is audited before the answer's head, so a failure
+    // there is still a 503.
+    let first = state.next_bytes().await;
+    if state.stopped {
+        return super::access::audit_unavailable().into_response();
+    }
+    let out = futures_util::stream::unfold((first, state), |(first, mut s)| async move {
+        let bytes = match first {
+            Some(b) => b,
+            None => s.next_bytes().await?,
+        };
+        Some((Ok::<_, std::io::Error>(bytes), (None, s)))
     });
-    (
+    let mut res = (
         [
             (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),
             (header::HeaderName::from_static(SEQ_HEADER), seq.to_string()),
         ],
         Body::from_stream(out),
     )
-        .into_response()
+        .into_response();
+    res.extensions_mut().insert(super::access::SelfAudited);
+    res
 }

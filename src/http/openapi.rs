@@ -60,6 +60,7 @@ defaults to today in Kazakhstan (UTC+5); dates are `YYYY-MM-DD`; IINs are \
         (name = "family", description = "The family a housing check counts, and who is registered in a dwelling"),
         (name = "staff", description = "Pages for registry staff: a person's card, their relatives, one act record"),
         (name = "acts", description = "Writing act records, and the records that were refused"),
+        (name = "audit", description = "Who looked a person up, and why"),
         (name = "health", description = "Liveness, readiness, metrics and the graph digest"),
     ),
     components(schemas(
@@ -112,6 +113,18 @@ pub(super) fn finish(api: &mut utoipa::openapi::OpenApi) {
                 .build(),
         ),
     );
+    components.add_security_scheme(
+        super::access::SCHEME,
+        utoipa::openapi::security::SecurityScheme::Http(
+            utoipa::openapi::security::HttpBuilder::new()
+                .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                .description(Some(
+                    "An API key (`kinship clients add`), as `Authorization: Bearer <key>` or \
+                     `X-Api-Key: <key>`. Each route names the scope it needs.",
+                ))
+                .build(),
+        ),
+    );
     let not_ready = StatusCode::SERVICE_UNAVAILABLE.as_u16().to_string();
     for item in api.paths.paths.values_mut() {
         let ops = [
@@ -126,6 +139,7 @@ pub(super) fn finish(api: &mut utoipa::openapi::OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             document_unknown_parameter(op);
+            document_access(op);
             for (status, response) in op.responses.responses.iter_mut() {
                 if let RefOr::T(r) = response
                     && *status != not_ready
@@ -141,25 +155,86 @@ pub(super) fn finish(api: &mut utoipa::openapi::OpenApi) {
     debug_assert!(SEQ_HEADER.eq_ignore_ascii_case(SEQ_HEADER_NAME));
 }
 
-/// Every route answers a query parameter it does not take with 400
-/// `unknown_parameter` (`params::reject_unknown`): say so in its 400.
-fn document_unknown_parameter(op: &mut utoipa::openapi::path::Operation) {
-    const WHAT: &str = "`unknown_parameter`: a query parameter the route does not take";
-    let bad = StatusCode::BAD_REQUEST.as_u16().to_string();
-    match op.responses.responses.get_mut(&bad) {
-        Some(RefOr::T(r)) => r.description = format!("{}; {WHAT}", r.description),
+/// A problem response (adding to the description of one already there).
+fn add_problem(op: &mut utoipa::openapi::path::Operation, status: StatusCode, what: &str) {
+    let key = status.as_u16().to_string();
+    match op.responses.responses.get_mut(&key) {
+        Some(RefOr::T(r)) => r.description = format!("{}; {what}", r.description),
         Some(RefOr::Ref(_)) => {}
         None => {
             let problem = utoipa::openapi::ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build();
             let r = utoipa::openapi::ResponseBuilder::new()
-                .description(WHAT)
+                .description(what)
                 .content("application/problem+json", problem)
                 .build();
-            op.responses.responses.insert(bad, RefOr::T(r));
+            op.responses.responses.insert(key, RefOr::T(r));
         }
     }
+}
+
+/// Routes with a security requirement answer 401 and 403; those that
+/// reveal personal data take `X-Purpose` and answer 503 when their audit
+/// record cannot be written (`access::authorize`, `access::audited`).
+fn document_access(op: &mut utoipa::openapi::path::Operation) {
+    let sec = serde_json::to_value(&op.security).expect("security serializes");
+    let Some(scopes) = sec.get(0).and_then(|r| r.get(super::access::SCHEME)) else {
+        return;
+    };
+    add_problem(
+        op,
+        StatusCode::UNAUTHORIZED,
+        "`credential_required`: no API key was sent; `credential_invalid`: the key is not known or was revoked",
+    );
+    let Some(scope) = scopes.get(0).and_then(|s| s.as_str()) else {
+        return;
+    };
+    add_problem(
+        op,
+        StatusCode::FORBIDDEN,
+        &format!("`scope_missing`: the client lacks the scope `{scope}`"),
+    );
+    if scope == crate::access::Scope::ActsWrite.as_str() {
+        return;
+    }
+    add_problem(
+        op,
+        StatusCode::BAD_REQUEST,
+        "`purpose_required`: no `X-Purpose` header; `invalid_purpose`: it is not a purpose code followed by `; case=REF` / `; consent=REF`",
+    );
+    add_problem(
+        op,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "`audit_unavailable`: the record of this lookup could not be written, so the answer is withheld",
+    );
+    let purpose = utoipa::openapi::path::ParameterBuilder::new()
+        .name("X-Purpose")
+        .parameter_in(utoipa::openapi::path::ParameterIn::Header)
+        .required(utoipa::openapi::Required::True)
+        .description(Some(
+            "Why you ask: a purpose code (2-64 of a-z, 0-9, '.', '_', '-'), then optionally \
+             `; case=REF` and `; consent=REF` (1-64 of letters, digits, '.', '_', '-', ':', '/'); \
+             at most 256 characters. Recorded with the answer in the audit.",
+        ))
+        .example(Some(serde_json::json!(
+            "astana-registration; case=APP-2025-123"
+        )))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build();
+    op.parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(purpose));
+}
+
+/// Every route answers a query parameter it does not take with 400
+/// `unknown_parameter` (`params::reject_unknown`): say so in its 400.
+fn document_unknown_parameter(op: &mut utoipa::openapi::path::Operation) {
+    add_problem(
+        op,
+        StatusCode::BAD_REQUEST,
+        "`unknown_parameter`: a query parameter the route does not take",
+    );
 }
 
 /// `GET /openapi.json` and Swagger UI at `/docs/`, which loads it.

@@ -106,6 +106,7 @@ struct Card {
 #[utoipa::path(
     get,
     path = "/v1/persons/{iin}",
+    security(("api_key" = ["investigate"])),
     tag = "staff",
     params(("iin" = IinSchema, Path, description = "The person's IIN")),
     responses(
@@ -159,6 +160,7 @@ async fn card(Ready(reg): Ready, Path(iin): Path<String>) -> Result<Response, Pr
 #[utoipa::path(
     get,
     path = "/v1/acts/{act_id}",
+    security(("api_key" = ["investigate"])),
     tag = "staff",
     params(("act_id" = String, Path, description = "The act record's act_id: 1-64 characters of A-Z a-z 0-9 - _ / . \
         (a `/` in it is sent percent-encoded as %2F)", example = "B-2001-0002")),
@@ -376,6 +378,7 @@ impl Finder<'_> {
 #[utoipa::path(
     get,
     path = "/v1/persons/{iin}/relatives",
+    security(("api_key" = ["investigate"])),
     tag = "staff",
     params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOf),
     responses(

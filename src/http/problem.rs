@@ -31,6 +31,10 @@ pub struct Problem {
     #[serde(skip)]
     #[schema(ignore)]
     pub retry_after: Option<u32>,
+    /// Sent with a `WWW-Authenticate: Bearer` header (401s).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub www_authenticate: bool,
 }
 
 impl Problem {
@@ -42,6 +46,7 @@ impl Problem {
             code,
             detail: detail.into(),
             retry_after: None,
+            www_authenticate: false,
         }
     }
 
@@ -99,6 +104,12 @@ impl IntoResponse for Problem {
             body,
         )
             .into_response();
+        if self.www_authenticate {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"kinship\""),
+            );
+        }
         if let Some(s) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(s));

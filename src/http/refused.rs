@@ -51,6 +51,7 @@ const MAX_LIMIT: i64 = 1000;
 #[utoipa::path(
     get,
     path = "/v1/refused",
+    security(("api_key" = ["investigate"])),
     tag = "acts",
     params(RefusedQuery),
     responses(

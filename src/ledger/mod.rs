@@ -11,10 +11,12 @@
 //! domain's types (`Iin`, `NaiveDate`, `Act`, `Code`); rows are converted
 //! once, in here. Nothing here knows about the graph or HTTP.
 
+mod access;
 mod lists;
 mod postgres;
 mod sqlite;
 
+pub use access::{AuditRow, ClientRow, LookupRow};
 pub use lists::{Grouped, KeyedSeqs, dwelling_key};
 
 use crate::acts::{Act, ActBody, Code, Kind, ResidenceType, compact, parse_line};
@@ -445,6 +447,14 @@ impl Ledger {
         match self {
             Ledger::Sqlite(_) => Ok(None),
             Ledger::Postgres(l) => Ok(Some(Commits(l.listen().await?))),
+        }
+    }
+
+    /// The file of a SQLite ledger (none in memory, none for PostgreSQL).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Ledger::Sqlite(l) => l.file(),
+            Ledger::Postgres(_) => None,
         }
     }
 

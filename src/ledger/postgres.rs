@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct PgLedger {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// The connection that holds the writer lock between batches, kept so
     /// a batch does not pay for a new connection; dropped (which releases
     /// the lock) whenever a lock statement fails.

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct SqliteLedger {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// The one connection bulk imports write through, kept between
     /// transactions so its large page cache stays warm.
     bulk: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
@@ -124,6 +124,12 @@ impl SqliteLedger {
             bulk: Default::default(),
             opts: Box::new(opts),
         })
+    }
+
+    pub(super) fn file(&self) -> Option<std::path::PathBuf> {
+        let f = self.opts.get_filename();
+        let s = f.to_string_lossy();
+        (!s.is_empty() && !s.starts_with("file:") && s != ":memory:").then(|| f.to_path_buf())
     }
 
     pub(super) async fn try_lock_import(&self) -> Result<Option<super::ImportLock>, LedgerError> {

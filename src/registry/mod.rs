@@ -57,6 +57,11 @@ pub struct Registry {
     snapshot_at: AtomicI64,
     names: names::NameCache,
     names_generation: AtomicU64,
+    /// Who may ask, and the writer of the record of who asked.
+    clients: std::sync::Arc<crate::access::Clients>,
+    auditor: std::sync::OnceLock<crate::access::Auditor>,
+    /// Where audit records wait while the database cannot take them.
+    audit_spool: parking_lot::Mutex<Option<std::path::PathBuf>>,
 }
 
 /// What a replay did.
@@ -130,7 +135,6 @@ impl Registry {
         );
         let registry = Registry {
             graph: RwLock::new(graph),
-            ledger,
             writer: Mutex::new(stats.last_seq),
             applied: AtomicI64::new(stats.last_seq),
             seen: tokio::sync::watch::Sender::new(stats.last_seq),
@@ -145,8 +149,63 @@ impl Registry {
             ),
             names: names::new_cache(),
             names_generation: AtomicU64::new(0),
+            clients: std::sync::Arc::new(crate::access::Clients::load(ledger.clone()).await?),
+            auditor: std::sync::OnceLock::new(),
+            audit_spool: parking_lot::Mutex::new(
+                ledger
+                    .sqlite_file()
+                    .map(|f| std::path::PathBuf::from(format!("{}.audit-spool", f.display()))),
+            ),
+            ledger,
         };
         Ok((registry, start))
+    }
+
+    /// The clients allowed to call.
+    pub fn clients(&self) -> &std::sync::Arc<crate::access::Clients> {
+        &self.clients
+    }
+
+    /// Where audit records wait while the database cannot take them
+    /// (beside a SQLite ledger by default; none for PostgreSQL unless
+    /// set). Takes effect if set before the first answer is audited.
+    pub fn set_audit_spool(&self, path: Option<std::path::PathBuf>) {
+        *self.audit_spool.lock() = path;
+    }
+
+    /// Records that `caller` was answered on `route` with `outcome`,
+    /// revealing `iins`; returns once the record is committed. An answer
+    /// is given only after this succeeds.
+    pub async fn audit(
+        &self,
+        caller: &crate::access::Caller,
+        route: &str,
+        outcome: &str,
+        mut iins: Vec<crate::iin::Iin>,
+    ) -> Result<(), crate::access::AuditError> {
+        iins.sort_unstable();
+        iins.dedup();
+        let purpose = caller.purpose.as_deref();
+        let row = crate::ledger::AuditRow {
+            at: crate::access::now_micros(),
+            client_id: caller.client.id,
+            purpose: purpose.map_or_else(String::new, |p| p.code.clone()),
+            case_ref: purpose.and_then(|p| p.case.clone()),
+            consent_ref: purpose.and_then(|p| p.consent.clone()),
+            route: route.to_owned(),
+            outcome: outcome.to_owned(),
+            iins,
+        };
+        self.auditor
+            .get_or_init(|| {
+                crate::access::Auditor::start(
+                    self.ledger.clone(),
+                    AUDIT_WAIT,
+                    self.audit_spool.lock().clone(),
+                )
+            })
+            .record(row)
+            .await
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -169,6 +228,10 @@ impl Registry {
         self.seen.send_replace(seq);
     }
 }
+
+/// How long an answer waits for its audit record's commit before it is
+/// refused (503).
+const AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn unix_secs(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)

@@ -543,7 +543,7 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
             .await
             .unwrap(),
     );
-    let app = kinship::http::router(kinship::http::AppState::ready(reg.clone()));
+    let app = super::app(reg.clone()).await;
     let call = |req: Request<Body>| {
         let app = app.clone();
         async move {

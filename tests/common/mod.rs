@@ -19,6 +19,65 @@ pub fn numbered<S: AsRef<[u8]>>(records: &[S]) -> Vec<kinship::registry::Line> {
         .collect()
 }
 
+/// The API key every test client holds (registered by [`authorize`]).
+pub const TEST_KEY: &str = "kin_test-key-0123456789abcdefghijklmnopqrstuv";
+/// The purpose every test request states unless it says otherwise.
+pub const TEST_PURPOSE: &str = "kinship-tests; case=T-1";
+
+/// Registers the test client (every scope, [`TEST_KEY`]) on `reg`'s ledger
+/// unless it is there already.
+pub async fn authorize(reg: &kinship::registry::Registry) {
+    let clients = reg.clients();
+    if clients.authenticate(TEST_KEY).is_none() {
+        clients
+            .add_with_key("tests", kinship::access::Scopes::all(), TEST_KEY)
+            .await
+            .expect("test client");
+    }
+}
+
+/// The same for a ledger no registry of this process serves (a `serve`
+/// process started by the test).
+pub async fn authorize_ledger(url: &str) {
+    let ledger = kinship::ledger::Ledger::open(url).await.expect("ledger");
+    let clients = kinship::access::Clients::load(ledger.clone())
+        .await
+        .expect("clients");
+    if clients.authenticate(TEST_KEY).is_none() {
+        clients
+            .add_with_key("tests", kinship::access::Scopes::all(), TEST_KEY)
+            .await
+            .expect("test client");
+    }
+    ledger.close().await;
+}
+
+/// The app over `reg`, with every request sent as the test client for the
+/// test purpose unless it carries its own credential or purpose.
+pub async fn app(reg: std::sync::Arc<kinship::registry::Registry>) -> axum::Router {
+    authorize(&reg).await;
+    as_test_client(kinship::http::router(kinship::http::AppState::ready(reg)))
+}
+
+/// Adds the test client's credential and purpose to requests without them.
+pub fn as_test_client(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::map_request(
+        |mut req: axum::extract::Request| async move {
+            let h = req.headers_mut();
+            if !h.contains_key("authorization") && !h.contains_key("x-api-key") {
+                h.insert(
+                    "authorization",
+                    format!("Bearer {TEST_KEY}").parse().unwrap(),
+                );
+            }
+            if !h.contains_key("x-purpose") {
+                h.insert("x-purpose", TEST_PURPOSE.parse().unwrap());
+            }
+            req
+        },
+    ))
+}
+
 /// The environment variable naming the PostgreSQL server for tests.
 pub const PG_ENV: &str = "KINSHIP_TEST_PG";
 

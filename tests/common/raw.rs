@@ -64,7 +64,10 @@ pub fn send_all_then_read(
     s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: kinship\r\nContent-Type: {ctype}\r\nConnection: close\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: kinship\r\nContent-Type: {ctype}\r\nConnection: close\r\n\
+         Authorization: Bearer {}\r\nX-Purpose: {}\r\n",
+        super::TEST_KEY,
+        super::TEST_PURPOSE
     )
     .into_bytes();
     match framing {
@@ -166,6 +169,16 @@ pub fn request(
     s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: kinship\r\nConnection: close\r\n");
+    // The test client's credential and purpose, unless the test sends its own.
+    let bearer = format!("Bearer {}", super::TEST_KEY);
+    for (k, v) in [
+        ("Authorization", bearer.as_str()),
+        ("X-Purpose", super::TEST_PURPOSE),
+    ] {
+        if !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -1,0 +1,239 @@
+//! Who is asking and why, per request, and the audit of what they were
+//! told. Each route's needs are read from its OpenAPI operation (its
+//! `security` names the scope), so the document and the enforcement are one
+//! list: a `/v1` route without one is refused at start (see `Needs`).
+//!
+//! Every answer of a route with a purpose (all that reveal personal data)
+//! is audited here, after the handler and before a byte is sent: the IINs
+//! in the request's path and query, those the handler names
+//! ([`Revealed`]), and every IIN written in the answer itself. NDJSON
+//! batches audit themselves as they stream (`ndjson::stream`).
+
+use super::Problem;
+use crate::access::{Caller, Purpose, Scope};
+use crate::iin::Iin;
+use crate::registry::Registry;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The purpose header.
+pub const PURPOSE_HEADER: &str = "x-purpose";
+/// The API-key header (the alternative to `Authorization: Bearer`).
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// The name of the security scheme in the document.
+pub const SCHEME: &str = "api_key";
+
+/// What a route asks of its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Need {
+    /// The scope it needs; `None`: any client.
+    pub scope: Option<Scope>,
+    /// Whether the request must state a purpose (and its answer is audited).
+    pub purpose: bool,
+}
+
+/// Per route (method, path template): what it needs.
+#[derive(Debug, Default)]
+pub struct Needs(HashMap<(Method, String), Need>);
+
+impl Needs {
+    /// Reads each operation's security requirement. Panics when a `/v1`
+    /// route has none, or names a scope that does not exist: a route that
+    /// forgot it must not start serving personal data to anyone.
+    pub fn from_doc(doc: &utoipa::openapi::OpenApi) -> Needs {
+        let mut map = HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::DELETE, &item.delete),
+                (Method::PATCH, &item.patch),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let sec = serde_json::to_value(&op.security).expect("security serializes");
+                let Some(scopes) = sec.get(0).and_then(|r| r.get(SCHEME)) else {
+                    assert!(
+                        !path.starts_with("/v1"),
+                        "{method} {path} declares no security"
+                    );
+                    continue;
+                };
+                let scope = scopes.get(0).and_then(|s| s.as_str()).map(|s| {
+                    Scope::parse(s).unwrap_or_else(|| panic!("{method} {path}: no scope {s:?}"))
+                });
+                let purpose = scope.is_some_and(|s| s != Scope::ActsWrite);
+                map.insert((method, path.clone()), Need { scope, purpose });
+            }
+        }
+        Needs(map)
+    }
+
+    pub fn get(&self, method: &Method, route: &str) -> Option<Need> {
+        self.0.get(&(method.clone(), route.to_owned())).copied()
+    }
+}
+
+/// The caller of a request, or the problem to answer instead.
+pub fn authorize(reg: &Registry, need: Need, headers: &HeaderMap) -> Result<Caller, Problem> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()))
+        .map(str::trim);
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return Err(unauthorized(
+            "credential_required",
+            "this route needs a credential: send `Authorization: Bearer <API key>` (or `X-Api-Key`)",
+        ));
+    };
+    let client = reg.clients().authenticate(key).ok_or_else(|| {
+        unauthorized(
+            "credential_invalid",
+            "the credential is not known, or has been revoked",
+        )
+    })?;
+    if let Some(scope) = need.scope
+        && !client.scopes.contains(scope)
+    {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "scope_missing",
+            format!(
+                "this route needs the scope {}; this client has: {}",
+                scope.as_str(),
+                client.scopes
+            ),
+        ));
+    }
+    let purpose = if need.purpose {
+        let Some(text) = headers.get(PURPOSE_HEADER) else {
+            return Err(Problem::bad_request(
+                "purpose_required",
+                "header X-Purpose: state why you ask, as a purpose code (such as astana-registration), then `; case=REF` and `; consent=REF` where you have them",
+            ));
+        };
+        let text = text.to_str().map_err(|_| {
+            Problem::bad_request("invalid_purpose", "header X-Purpose: must be plain ASCII")
+        })?;
+        let p = Purpose::parse(text.trim()).map_err(|e| {
+            Problem::bad_request("invalid_purpose", format!("header X-Purpose: {e}"))
+        })?;
+        Some(Arc::new(p))
+    } else {
+        None
+    };
+    Ok(Caller { client, purpose })
+}
+
+fn unauthorized(code: &'static str, detail: &str) -> Problem {
+    let mut p = Problem::new(StatusCode::UNAUTHORIZED, code, detail);
+    p.www_authenticate = true;
+    p
+}
+
+/// The answer when the audit record cannot be written: nothing is told.
+pub fn audit_unavailable() -> Problem {
+    let mut p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the record of this lookup could not be written, so the answer is withheld; try again shortly",
+    );
+    p.retry_after = Some(5);
+    p
+}
+
+/// What a handler adds to its answer's audit record: persons it revealed
+/// that the answer does not write out (a check's owner and applicant), and
+/// the outcome.
+#[derive(Clone, Default)]
+pub struct Revealed(Arc<parking_lot::Mutex<(Vec<Iin>, Option<&'static str>)>>);
+
+impl Revealed {
+    pub fn add(&self, iins: impl IntoIterator<Item = Iin>) {
+        self.0.lock().0.extend(iins);
+    }
+
+    pub fn outcome(&self, o: &'static str) {
+        self.0.lock().1 = Some(o);
+    }
+
+    fn take(&self) -> (Vec<Iin>, Option<&'static str>) {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Revealed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Revealed, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Revealed>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, Problem> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::internal(&"a route without security asked for its caller"))
+    }
+}
+
+/// Marks an answer that audited itself (a streamed batch).
+#[derive(Clone, Copy)]
+pub struct SelfAudited;
+
+/// Audits `res` (answered to `caller` on `route`) and returns it, or the
+/// 503 that replaces it when the record cannot be written. Answers that
+/// tell nothing about anyone (a malformed request, not ready) are not
+/// audited.
+pub async fn audited(
+    reg: &Registry,
+    caller: &Caller,
+    route: &str,
+    asked: Vec<Iin>,
+    revealed: &Revealed,
+    res: Response,
+) -> Response {
+    if res.extensions().get::<SelfAudited>().is_some()
+        || !(res.status().is_success() || res.status() == StatusCode::NOT_FOUND)
+    {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Problem::internal(&"an answer could not be read for its audit").into_response();
+    };
+    let (mut iins, outcome) = revealed.take();
+    iins.extend(asked);
+    Iin::scan(&bytes, &mut iins);
+    let outcome = outcome.unwrap_or(if parts.status.is_success() {
+        "answered"
+    } else {
+        "not_found"
+    });
+    match reg.audit(caller, route, outcome, iins).await {
+        Ok(()) => Response::from_parts(parts, axum::body::Body::from(bytes)),
+        Err(e) => {
+            tracing::warn!(error = %e, route, "answer withheld: its audit record was not written");
+            audit_unavailable().into_response()
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Clients and the audit, in the ledger's database (both backends here:
+//! the statements are few and mostly the same).
+//!
+//! An audit record keeps every IIN its answer revealed in one column
+//! (sorted, delta-varint encoded): one row per answer, whatever its size,
+//! so a 200,000-line batch costs one row, not 400,000. Who looked a person
+//! up is answered from `audit_persons`, written in the same transaction for
+//! small answers and by [`Ledger::index_audit`] in the background for large
+//! ones; until then a large one is found through `audit_pending` and its
+//! own IIN list, in the same snapshot, so a record is visible at once.
+
+use super::{Ledger, LedgerError, postgres::PgLedger, read, sqlite::SqliteLedger};
+use crate::iin::Iin;
+use sqlx::{Postgres, QueryBuilder, Sqlite};
+
+/// A client as stored (the key only as its SHA-256 hash).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: i64,
+    pub name: String,
+    pub key_hash: Vec<u8>,
+    /// Space-separated scope names.
+    pub scopes: String,
+    /// Unix microseconds.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// An audit record to append.
+#[derive(Clone, Debug)]
+pub struct AuditRow {
+    /// Unix microseconds.
+    pub at: i64,
+    pub client_id: i64,
+    pub purpose: String,
+    pub case_ref: Option<String>,
+    pub consent_ref: Option<String>,
+    pub route: String,
+    pub outcome: String,
+    /// Every IIN the answer revealed: sorted, without repeats.
+    pub iins: Vec<Iin>,
+}
+
+/// One lookup of a person, as the audit view lists it.
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct LookupRow {
+    pub id: i64,
+    /// Unix microseconds.
+    pub at: i64,
+    pub client: String,
+    pub purpose: String,
+    pub case_ref: Option<String>,
+    pub consent_ref: Option<String>,
+    pub route: String,
+    pub outcome: String,
+}
+
+/// Answers revealing at most this many persons are indexed as written.
+const INDEX_NOW: usize = 32;
+
+/// Rows per multi-row insert (SQLite allows 32,766 parameters).
+const ROWS: usize = 2000;
+
+const LOOKUP_COLS: &str = "a.id, a.at, c.name AS client, a.purpose, a.case_ref, a.consent_ref, \
+     a.route, a.outcome FROM audit a JOIN clients c ON c.id = a.client_id";
+
+/// The IIN list column: ascending IINs as varint deltas.
+pub fn encode_iins(iins: &[Iin]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(iins.len() * 4 + 1);
+    let mut prev = 0u64;
+    for i in iins {
+        let mut d = i.get() - prev;
+        prev = i.get();
+        loop {
+            let b = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    out
+}
+
+/// Reads [`encode_iins`]'s column back.
+pub fn decode_iins(bytes: &[u8]) -> Result<Vec<u64>, LedgerError> {
+    let mut out = Vec::new();
+    let (mut prev, mut d, mut shift) = (0u64, 0u64, 0u32);
+    for &b in bytes {
+        if shift > 63 {
+            return Err(LedgerError::Corrupt(
+                "an audit IIN list is malformed".into(),
+            ));
+        }
+        d |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            prev += d;
+            out.push(prev);
+            (d, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err(LedgerError::Corrupt(
+            "an audit IIN list is cut short".into(),
+        ));
+    }
+    Ok(out)
+}
+
+impl Ledger {
+    pub async fn add_client(
+        &self,
+        name: &str,
+        key_hash: &[u8; 32],
+        scopes: &str,
+        at: i64,
+    ) -> Result<i64, LedgerError> {
+        const SQL: &str = "INSERT INTO clients (name, key_hash, scopes, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id";
+        match self {
+            Ledger::Sqlite(l) => Ok(sqlx::query_scalar(SQL)
+                .bind(name)
+                .bind(&key_hash[..])
+                .bind(scopes)
+                .bind(at)
+                .fetch_one(&l.pool)
+                .await?),
+            Ledger::Postgres(l) => Ok(sqlx::query_scalar(SQL)
+                .bind(name)
+                .bind(&key_hash[..])
+                .bind(scopes)
+                .bind(at)
+                .fetch_one(&l.pool)
+                .await?),
+        }
+    }
+
+    /// Every client, revoked ones too, in the order they were added.
+    pub async fn clients(&self) -> Result<Vec<ClientRow>, LedgerError> {
+        const SQL: &str = "SELECT id, name, key_hash, scopes, created_at, revoked_at \
+             FROM clients ORDER BY id";
+        read(async {
+            match self {
+                Ledger::Sqlite(l) => Ok(sqlx::query_as(SQL).fetch_all(&l.pool).await?),
+                Ledger::Postgres(l) => Ok(sqlx::query_as(SQL).fetch_all(&l.pool).await?),
+            }
+        })
+        .await
+    }
+
+    /// Revokes the client named `name`; false when there is no such
+    /// client or it was revoked already.
+    pub async fn revoke_client(&self, name: &str, at: i64) -> Result<bool, LedgerError> {
+        const SQL: &str =
+            "UPDATE clients SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL";
+        let n = match self {
+            Ledger::Sqlite(l) => sqlx::query(SQL)
+                .bind(at)
+                .bind(name)
+                .execute(&l.pool)
+                .await?
+                .rows_affected(),
+            Ledger::Postgres(l) => sqlx::query(SQL)
+                .bind(at)
+                .bind(name)
+                .execute(&l.pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(n == 1)
+    }
+
+    /// Appends audit records in one transaction (the group commit); true
+    /// when one of them waits to be indexed.
+    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<bool, LedgerError> {
+        match self {
+            Ledger::Sqlite(l) => l.append_audit(rows).await?,
+            Ledger::Postgres(l) => l.append_audit(rows).await?,
+        }
+        Ok(rows.iter().any(|r| r.iins.len() > INDEX_NOW))
+    }
+
+    /// Indexes one large audit record still pending; false when none is.
+    pub async fn index_audit(&self) -> Result<bool, LedgerError> {
+        match self {
+            Ledger::Sqlite(l) => l.index_audit().await,
+            Ledger::Postgres(l) => l.index_audit().await,
+        }
+    }
+
+    /// Who looked `iin` up: newest first, at most `limit`, before audit
+    /// record `before` when given.
+    pub async fn lookups(
+        &self,
+        iin: Iin,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LookupRow>, LedgerError> {
+        let before = before.unwrap_or(i64::MAX);
+        read(async {
+            match self {
+                Ledger::Sqlite(l) => l.lookups(iin, before, limit).await,
+                Ledger::Postgres(l) => l.lookups(iin, before, limit).await,
+            }
+        })
+        .await
+    }
+
+    /// Audit records written, and the IINs they revealed.
+    pub async fn audit_totals(&self) -> Result<(i64, i64), LedgerError> {
+        const SQL: &str = "SELECT count(*), CAST(coalesce(sum(persons), 0) AS BIGINT) FROM audit";
+        read(async {
+            match self {
+                Ledger::Sqlite(l) => Ok(sqlx::query_as(SQL).fetch_one(&l.pool).await?),
+                Ledger::Postgres(l) => Ok(sqlx::query_as(SQL).fetch_one(&l.pool).await?),
+            }
+        })
+        .await
+    }
+}
+
+/// The persons of an answer to index now, and whether it is pending.
+fn split_index(rows: &[AuditRow], ids: &[i64]) -> (Vec<(i64, i64)>, Vec<i64>) {
+    let mut persons = Vec::new();
+    let mut pending = Vec::new();
+    for (r, &id) in rows.iter().zip(ids) {
+        if r.iins.len() > INDEX_NOW {
+            pending.push(id);
+        } else {
+            persons.extend(r.iins.iter().map(|i| (i.get() as i64, id)));
+        }
+    }
+    (persons, pending)
+}
+
+/// The found lookups of `iin` among pending records `(id, iins)`.
+fn pending_hits(iin: Iin, pending: Vec<(i64, Vec<u8>)>) -> Result<Vec<i64>, LedgerError> {
+    let mut hits = Vec::new();
+    for (id, blob) in pending {
+        if decode_iins(&blob)?.binary_search(&iin.get()).is_ok() {
+            hits.push(id);
+        }
+    }
+    Ok(hits)
+}
+
+/// Newest first, without repeats, at most `limit`.
+fn merged(mut rows: Vec<LookupRow>, limit: u32) -> Vec<LookupRow> {
+    rows.sort_by_key(|r| std::cmp::Reverse(r.id));
+    rows.dedup_by_key(|r| r.id);
+    rows.truncate(limit as usize);
+    rows
+}
+
+impl SqliteLedger {
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO audit (at, client_id, purpose, case_ref, consent_ref, route, \
+                 outcome, persons, iins) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.at)
+                    .push_bind(r.client_id)
+                    .push_bind(&r.purpose)
+                    .push_bind(&r.case_ref)
+                    .push_bind(&r.consent_ref)
+                    .push_bind(&r.route)
+                    .push_bind(&r.outcome)
+                    .push_bind(r.iins.len() as i64)
+                    .push_bind(encode_iins(&r.iins));
+            });
+            // One statement inside a write transaction: its rows take the
+            // rowids after the largest, in order, the last one reported.
+            let last = qb.build().execute(&mut *tx).await?.last_insert_rowid();
+            let first = last - chunk.len() as i64 + 1;
+            ids.extend(first..=last);
+        }
+        let (persons, pending) = split_index(rows, &ids);
+        insert_persons_sqlite(&mut tx, &persons).await?;
+        for chunk in pending.chunks(ROWS) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO audit_pending (audit_id) ");
+            qb.push_values(chunk, |mut b, id| {
+                b.push_bind(*id);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn index_audit(&self) -> Result<bool, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
+             ORDER BY p.audit_id LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((id, blob)) = row else {
+            return Ok(false);
+        };
+        let persons: Vec<(i64, i64)> = decode_iins(&blob)?
+            .into_iter()
+            .map(|i| (i as i64, id))
+            .collect();
+        insert_persons_sqlite(&mut tx, &persons).await?;
+        sqlx::query("DELETE FROM audit_pending WHERE audit_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn lookups(
+        &self,
+        iin: Iin,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<LookupRow>, LedgerError> {
+        // One read transaction: one snapshot of both the index and the
+        // records still waiting for it.
+        let mut tx = self.pool.begin().await?;
+        let mut rows: Vec<LookupRow> = sqlx::query_as(&format!(
+            "SELECT {LOOKUP_COLS} JOIN audit_persons ap ON ap.audit_id = a.id \
+             WHERE ap.iin = $1 AND ap.audit_id < $2 ORDER BY ap.audit_id DESC LIMIT $3"
+        ))
+        .bind(iin.get() as i64)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let pending: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
+             WHERE p.audit_id < $1",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in pending_hits(iin, pending)? {
+            let row: LookupRow = sqlx::query_as(&format!("SELECT {LOOKUP_COLS} WHERE a.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            rows.push(row);
+        }
+        tx.commit().await?;
+        Ok(merged(rows, limit))
+    }
+}
+
+async fn insert_persons_sqlite(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    persons: &[(i64, i64)],
+) -> Result<(), LedgerError> {
+    for chunk in persons.chunks(ROWS * 4) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (iin, audit_id) ");
+        qb.push_values(chunk, |mut b, (iin, id)| {
+            b.push_bind(*iin).push_bind(*id);
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+impl PgLedger {
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('audit', 'id')) FROM generate_series(1, $1)",
+        )
+        .bind(rows.len() as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let col = |f: fn(&AuditRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO audit (id, at, client_id, purpose, case_ref, consent_ref, route, \
+             outcome, persons, iins) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], \
+             $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], \
+             $9::BIGINT[], $10::BYTEA[])",
+        )
+        .bind(&ids)
+        .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.client_id).collect::<Vec<_>>())
+        .bind(col(|r| Some(r.purpose.clone())))
+        .bind(col(|r| r.case_ref.clone()))
+        .bind(col(|r| r.consent_ref.clone()))
+        .bind(col(|r| Some(r.route.clone())))
+        .bind(col(|r| Some(r.outcome.clone())))
+        .bind(rows.iter().map(|r| r.iins.len() as i64).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| encode_iins(&r.iins))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        let (persons, pending) = split_index(rows, &ids);
+        insert_persons_pg(&mut tx, &persons).await?;
+        if !pending.is_empty() {
+            sqlx::query("INSERT INTO audit_pending (audit_id) SELECT * FROM UNNEST($1::BIGINT[])")
+                .bind(&pending)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn index_audit(&self) -> Result<bool, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        // Replicas index side by side: each takes a record no other holds.
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
+             ORDER BY p.audit_id LIMIT 1 FOR UPDATE OF p SKIP LOCKED",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((id, blob)) = row else {
+            return Ok(false);
+        };
+        let persons: Vec<(i64, i64)> = decode_iins(&blob)?
+            .into_iter()
+            .map(|i| (i as i64, id))
+            .collect();
+        insert_persons_pg(&mut tx, &persons).await?;
+        sqlx::query("DELETE FROM audit_pending WHERE audit_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn lookups(
+        &self,
+        iin: Iin,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<LookupRow>, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        // One snapshot of both the index and the records waiting for it.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let mut rows: Vec<LookupRow> = sqlx::query_as(&format!(
+            "SELECT {LOOKUP_COLS} JOIN audit_persons ap ON ap.audit_id = a.id \
+             WHERE ap.iin = $1 AND ap.audit_id < $2 ORDER BY ap.audit_id DESC LIMIT $3"
+        ))
+        .bind(iin.get() as i64)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let pending: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
+             WHERE p.audit_id < $1",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let hits = pending_hits(iin, pending)?;
+        if !hits.is_empty() {
+            let more: Vec<LookupRow> =
+                sqlx::query_as(&format!("SELECT {LOOKUP_COLS} WHERE a.id = ANY($1)"))
+                    .bind(&hits)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            rows.extend(more);
+        }
+        tx.commit().await?;
+        Ok(merged(rows, limit))
+    }
+}
+
+async fn insert_persons_pg(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    persons: &[(i64, i64)],
+) -> Result<(), LedgerError> {
+    if persons.is_empty() {
+        return Ok(());
+    }
+    let (iins, ids): (Vec<i64>, Vec<i64>) = persons.iter().copied().unzip();
+    sqlx::query(
+        "INSERT INTO audit_persons (iin, audit_id) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&iins)
+    .bind(&ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iin_lists_read_back_as_written() {
+        let mut iins: Vec<Iin> = ["750101400219", "010305500121", "720415300125"]
+            .iter()
+            .map(|s| Iin::parse(s).unwrap())
+            .collect();
+        iins.sort();
+        let back = decode_iins(&encode_iins(&iins)).unwrap();
+        assert_eq!(back, iins.iter().map(|i| i.get()).collect::<Vec<_>>());
+        assert_eq!(decode_iins(&[]).unwrap(), Vec::<u64>::new());
+        assert!(decode_iins(&[0x80]).is_err(), "a cut-short list is refused");
+    }
+}
