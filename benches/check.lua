@@ -10,7 +10,15 @@ init = function(args)
   i = math.random(#bodies)
 end
 
+-- The key of a client with the checks scope, from KINSHIP_KEY (the bare
+-- axum endpoint ignores both headers).
+local headers = {
+  ["Content-Type"] = "application/json",
+  ["Authorization"] = "Bearer " .. (os.getenv("KINSHIP_KEY") or ""),
+  ["X-Purpose"] = "load-test",
+}
+
 request = function()
   i = (i % #bodies) + 1
-  return wrk.format("POST", "/v1/checks/kinship", { ["Content-Type"] = "application/json" }, bodies[i])
+  return wrk.format("POST", "/v1/checks/kinship", headers, bodies[i])
 end

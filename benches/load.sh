@@ -73,6 +73,13 @@ open(f"{d}/batch.ndjson", "w").write(("\n".join(rows) + "\n") * (200000 // len(r
 open(f"{d}/family.ndjson", "w").write("".join(json.dumps({"iin": l.strip()}) + "\n" for l in open(f"{d}/iins.txt")))
 EOF
 
+# A client holding every scope; its key and a purpose go with every request.
+if [ ! -f "$db.key" ]; then
+  $bin clients add "load-$(date +%s)" --scopes checks,acts:write,investigate,audit --db "$db" > "$db.key"
+fi
+export KINSHIP_KEY=$(cat "$db.key")
+auth=(-H "Authorization: Bearer $KINSHIP_KEY" -H "X-Purpose: load-test")
+
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ready() { for _ in $(seq 1 600); do curl -sf "$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "$1 never got ready" >&2; return 1; }
 kport=$(port); bport=$(port)
@@ -98,21 +105,22 @@ echo "== 2. checks batch, 200,000 lines in one POST, three times per client (med
 median() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(v[len(v)//2])" "$@"; }
 # One unmeasured batch first: the first answer buffers of this size fault
 # their pages in.
-curl -sf -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/batch.ndjson" "http://127.0.0.1:$kport/v1/checks/kinship:batch" >/dev/null
+curl -sf "${auth[@]}" -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/batch.ndjson" "http://127.0.0.1:$kport/v1/checks/kinship:batch" >/dev/null
 # Each client times itself, from sending the request to the answer's end.
 for client in curl http.client; do
   rates=()
   for _ in 1 2 3; do
     if [ $client = curl ]; then
-      secs=$(curl -sf -o "$dir/batch.out" -w '%{time_total}' -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/batch.ndjson" "http://127.0.0.1:$kport/v1/checks/kinship:batch")
+      secs=$(curl -sf -o "$dir/batch.out" -w '%{time_total}' "${auth[@]}" -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/batch.ndjson" "http://127.0.0.1:$kport/v1/checks/kinship:batch")
       lines=$(wc -l < "$dir/batch.out")
     else
       read -r lines secs < <(python3 - "$kport" "$dir/batch.ndjson" <<'EOF'
-import http.client, sys, time
+import http.client, os, sys, time
 body = open(sys.argv[2], "rb").read()
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=120)
 began = time.perf_counter()
-c.request("POST", "/v1/checks/kinship:batch", body, {"Content-Type": "application/x-ndjson"})
+c.request("POST", "/v1/checks/kinship:batch", body, {"Content-Type": "application/x-ndjson",
+          "Authorization": "Bearer " + os.environ["KINSHIP_KEY"], "X-Purpose": "load-test"})
 r = c.getresponse()
 data = r.read()
 took = time.perf_counter() - began
@@ -129,7 +137,7 @@ done
 
 echo "== 3. family batch, 100,000 IINs in one POST"
 for round in first cached; do
-  secs=$(curl -sf -o "$dir/family.out" -w '%{time_total}' -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/family.ndjson" "http://127.0.0.1:$kport/v1/family:batch")
+  secs=$(curl -sf -o "$dir/family.out" -w '%{time_total}' "${auth[@]}" -H 'Content-Type: application/x-ndjson' --data-binary @"$dir/family.ndjson" "http://127.0.0.1:$kport/v1/family:batch")
   echo "$round: $(wc -l < "$dir/family.out") answers in $secs s"
 done
 echo "== 4. SQL peer in PostgreSQL, pgbench -M prepared -c 2 -j 2 -T ${duration%s}"
@@ -161,12 +169,13 @@ RUST_LOG=warn $bin serve --db "$lag" --listen 127.0.0.1:$aport --snapshot-dir "$
 a=$!
 pids="$a"
 ready http://127.0.0.1:$aport
+KINSHIP_KEY=$($bin clients add lag --scopes checks,acts:write --db "$lag")
 RUST_LOG=warn $bin serve --db "$lag" --listen 127.0.0.1:$rport --snapshot-dir "$dir/lag-b" &
 b=$!
 pids="$a $b"
 ready http://127.0.0.1:$rport
 python3 - "$aport" "$rport" "$dir/lag.ndjson" <<'EOF'
-import http.client, json, sys, threading, time
+import http.client, json, os, sys, threading, time
 a, b, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lines = [l for l in open(path, "rb") if l.strip()][:2000]
 written, seen, done = {}, {}, threading.Event()
@@ -178,7 +187,8 @@ def watch():
 threading.Thread(target=watch, daemon=True).start()
 c = http.client.HTTPConnection("127.0.0.1", a)
 for l in lines:
-    c.request("POST", "/v1/acts", l, {"Content-Type": "application/x-ndjson"})
+    c.request("POST", "/v1/acts", l, {"Content-Type": "application/x-ndjson",
+              "Authorization": "Bearer " + os.environ["KINSHIP_KEY"]})
     r = c.getresponse(); r.read()
     written[int(r.getheader("X-Ledger-Seq"))] = time.monotonic()
     time.sleep(0.002)
