@@ -83,7 +83,7 @@ auth=(-H "Authorization: Bearer $KINSHIP_KEY" -H "X-Purpose: load-test")
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ready() { for _ in $(seq 1 600); do curl -sf "$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "$1 never got ready" >&2; return 1; }
 kport=$(port); bport=$(port)
-RUST_LOG=warn $bin serve --db "$db" --listen 127.0.0.1:$kport &
+RUST_LOG=warn $bin serve --db "$db" --listen 127.0.0.1:$kport --client-rate 0 &
 kin=$!
 target/release/examples/bare_axum 127.0.0.1:$bport &
 bare=$!

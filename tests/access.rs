@@ -338,6 +338,24 @@ async fn lookups_are_listed(backend: Backend) {
     assert_eq!(items[0]["outcome"], "lines 1-80");
     assert_eq!(items[0]["case"], "Q-9");
 
+    // Indexed by person (as the background indexer does), the same list.
+    let ids = |p: &Value| -> Vec<i64> {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    let before_index = ids(&lookups(&app, "010305500121", "?limit=500").await.body);
+    while reg.ledger().index_audit().await.unwrap() {}
+    let after_index = ids(&lookups(&app, "010305500121", "?limit=500").await.body);
+    assert_eq!(
+        after_index[1..],
+        before_index[..],
+        "one more: the read before"
+    );
+
     // The wife appears only inside the family answer.
     let wife = lookups(&app, "750101400219", "").await.body;
     assert_eq!(wife["items"][0]["route"], "GET /v1/persons/{iin}/family");
@@ -649,4 +667,61 @@ fn clients_are_managed_on_the_command_line() {
     // Only the hash is stored.
     let raw = std::fs::read(&db).unwrap();
     assert!(!raw.windows(key.len()).any(|w| w == key.as_bytes()));
+}
+
+/// Each client has its own rate: past its burst it is told to wait (429,
+/// `Retry-After`), and others are not held back by it.
+#[tokio::test]
+async fn a_client_past_its_rate_is_told_to_wait() {
+    let db = TestDb::sqlite();
+    let reg = registry(&db.url).await;
+    common::authorize(&reg).await;
+    let (_, other) = reg
+        .clients()
+        .add("other", Scopes::parse_list("checks").unwrap())
+        .await
+        .unwrap();
+    let app = router(AppState::ready(reg.clone()).with_client_rate(1, 3));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let a = call(
+            &app,
+            req(
+                "POST",
+                "/v1/checks/kinship",
+                Some(TEST_KEY),
+                Some("x1"),
+                CHECK,
+            ),
+        )
+        .await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(a.body["code"], "rate_limited");
+            assert!(
+                a.headers["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse::<u32>()
+                    .unwrap()
+                    >= 1
+            );
+        }
+        statuses.push(a.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let a = call(
+        &app,
+        req(
+            "POST",
+            "/v1/checks/kinship",
+            Some(&other),
+            Some("x1"),
+            CHECK,
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "another client is not held back");
+    // Open routes are not counted.
+    let a = call(&app, req("GET", "/healthz", None, None, "")).await;
+    assert_eq!(a.status, StatusCode::OK);
 }

@@ -19,6 +19,9 @@ const GROUP: usize = 4096;
 /// How long a group waits for the database before it goes to the spool.
 const DB_WAIT: Duration = Duration::from_millis(250);
 
+/// How often the background indexer looks for records to index.
+const INDEX_EVERY: Duration = Duration::from_secs(2);
+
 /// How often the spool is moved into the database while it holds records.
 const DRAIN_EVERY: Duration = Duration::from_millis(500);
 
@@ -198,9 +201,12 @@ async fn index(ledger: Ledger, wake: Arc<Notify>) {
                 }
             }
         }
+        // Woken by a large record, or every few seconds: many records
+        // indexed at once write each index page once.
         tokio::select! {
             () = wake.notified() => {}
-            () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            () = tokio::time::sleep(INDEX_EVERY) => {}
         }
+        tokio::time::sleep(INDEX_EVERY).await;
     }
 }

@@ -103,6 +103,18 @@ struct HttpArgs {
     /// answers are withheld while the database is out of reach].
     #[arg(long, env = "KINSHIP_AUDIT_SPOOL")]
     audit_spool: Option<PathBuf>,
+    /// Requests per second each client may send (429 `rate_limited` with
+    /// Retry-After beyond; 0: no cap).
+    #[arg(long, env = "KINSHIP_CLIENT_RATE", default_value_t = 2000)]
+    client_rate: u32,
+    /// Requests a client may send at once above its rate [default: the rate].
+    #[arg(long, env = "KINSHIP_CLIENT_BURST", default_value_t = 0)]
+    client_burst: u32,
+    /// Seconds a request may take to the head of its answer (503
+    /// `request_timeout` beyond).
+    #[arg(long, env = "KINSHIP_REQUEST_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
 }
 
 impl HttpArgs {
@@ -544,7 +556,9 @@ async fn serve(
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let state = AppState::with_limits(args.limits())
-        .with_min_seq_wait(std::time::Duration::from_millis(args.min_seq_wait_ms));
+        .with_min_seq_wait(std::time::Duration::from_millis(args.min_seq_wait_ms))
+        .with_client_rate(args.client_rate, args.client_burst)
+        .with_request_timeout(std::time::Duration::from_secs(args.request_timeout));
     let poll = std::time::Duration::from_millis(args.follow_poll_ms);
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let ledger = Ledger::open(db).await.context("opening the ledger")?;

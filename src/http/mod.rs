@@ -35,6 +35,10 @@ pub struct AppState {
     batches: Arc<ndjson::BatchGate>,
     /// How long a request with `X-Min-Ledger-Seq` waits for that seq.
     min_seq_wait: std::time::Duration,
+    /// Requests per second each client may send (with a burst), if capped.
+    rate: Option<Arc<governor::DefaultKeyedRateLimiter<i64>>>,
+    /// Longest time to the head of an answer.
+    request_timeout: std::time::Duration,
 }
 
 impl Default for AppState {
@@ -49,7 +53,28 @@ impl AppState {
             registry: Arc::default(),
             batches: Arc::new(ndjson::BatchGate::new(limits)),
             min_seq_wait: std::time::Duration::from_secs(2),
+            rate: None,
+            request_timeout: std::time::Duration::from_secs(30),
         }
+    }
+
+    /// Caps each client at `per_sec` requests a second, `burst` at once
+    /// (429 `rate_limited` with `Retry-After` beyond); 0 for no cap.
+    pub fn with_client_rate(mut self, per_sec: u32, burst: u32) -> AppState {
+        self.rate = std::num::NonZeroU32::new(per_sec).map(|r| {
+            let burst = std::num::NonZeroU32::new(burst).unwrap_or(r);
+            Arc::new(governor::RateLimiter::keyed(
+                governor::Quota::per_second(r).allow_burst(burst),
+            ))
+        });
+        self
+    }
+
+    /// The longest a request may take to the head of its answer (503
+    /// `request_timeout` beyond; a batch's lines stream on after it).
+    pub fn with_request_timeout(mut self, t: std::time::Duration) -> AppState {
+        self.request_timeout = t;
+        self
     }
 
     /// How long a request naming `X-Min-Ledger-Seq` may wait for it.
@@ -211,6 +236,9 @@ async fn around(
                 None => None,
             };
             if let Some((caller, n)) = caller {
+                if let Some(p) = rate_limited(&ctx.state, caller.client.id) {
+                    return finish(p.into_response(), seq, route, method, began);
+                }
                 if n.purpose {
                     let revealed = access::Revealed::default();
                     req.extensions_mut().insert(revealed.clone());
@@ -227,15 +255,60 @@ async fn around(
         }
         (None, None) => None,
     };
+    // Batches have their own read timeout and stream their answer.
+    let timeout = if route.as_ref().is_some_and(|r| is_batch(r.as_str())) {
+        std::time::Duration::MAX
+    } else {
+        ctx.state.request_timeout
+    };
     let mut res = match refused {
         Some(p) => p.into_response(),
-        None => next.run(req).await,
+        None => match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(res) => res,
+            Err(_) => {
+                let mut p = Problem::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "request_timeout",
+                    format!(
+                        "the answer took longer than {} s; try again shortly",
+                        ctx.state.request_timeout.as_secs_f64()
+                    ),
+                );
+                p.retry_after = Some(5);
+                p.into_response()
+            }
+        },
     };
     if let (Some((caller, asked, revealed)), Some(reg), Some(r)) = (audit, registry, &route) {
         let label = format!("{method} {}", r.as_str());
         res = access::audited(reg, &caller, &label, asked, &revealed, res).await;
     }
     finish(res, seq, route, method, began)
+}
+
+/// Routes that take NDJSON batches.
+fn is_batch(route: &str) -> bool {
+    route.ends_with(":batch") || route == "/v1/acts"
+}
+
+/// 429 `rate_limited` when the client has used its rate.
+fn rate_limited(state: &AppState, client: i64) -> Option<Problem> {
+    let limiter = state.rate.as_ref()?;
+    let wait = limiter.check_key(&client).err()?;
+    let secs = wait
+        .wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ))
+        .as_secs_f64()
+        .ceil()
+        .max(1.0) as u32;
+    let mut p = Problem::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "this client has sent more requests than its rate allows; slow down (see Retry-After)",
+    );
+    p.retry_after = Some(secs);
+    Some(p)
 }
 
 /// Adds `X-Ledger-Seq` and counts the answer.

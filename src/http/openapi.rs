@@ -187,6 +187,11 @@ fn document_access(op: &mut utoipa::openapi::path::Operation) {
         StatusCode::UNAUTHORIZED,
         "`credential_required`: no API key was sent; `credential_invalid`: the key is not known or was revoked",
     );
+    add_problem(
+        op,
+        StatusCode::TOO_MANY_REQUESTS,
+        "`rate_limited`: the client has sent more requests than its rate allows (with `Retry-After`)",
+    );
     let Some(scope) = scopes.get(0).and_then(|s| s.as_str()) else {
         return;
     };

@@ -450,6 +450,15 @@ impl Ledger {
         }
     }
 
+    /// The handle the audit writes through: for SQLite a pool of its own
+    /// whose commits are not fsynced (see `SqliteLedger::relaxed`).
+    pub fn for_audit(&self) -> Ledger {
+        match self {
+            Ledger::Sqlite(l) => Ledger::Sqlite(l.relaxed()),
+            Ledger::Postgres(_) => self.clone(),
+        }
+    }
+
     /// The file of a SQLite ledger (none in memory, none for PostgreSQL).
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         match self {

@@ -199,7 +199,7 @@ impl Registry {
         self.auditor
             .get_or_init(|| {
                 crate::access::Auditor::start(
-                    self.ledger.clone(),
+                    self.ledger.for_audit(),
                     AUDIT_WAIT,
                     self.audit_spool.lock().clone(),
                 )
