@@ -105,7 +105,7 @@ struct HttpArgs {
     audit_spool: Option<PathBuf>,
     /// Requests per second each client may send (429 `rate_limited` with
     /// Retry-After beyond; 0: no cap).
-    #[arg(long, env = "KINSHIP_CLIENT_RATE", default_value_t = 2000)]
+    #[arg(long, env = "KINSHIP_CLIENT_RATE", default_value_t = 50_000)]
     client_rate: u32,
     /// Requests a client may send at once above its rate [default: the rate].
     #[arg(long, env = "KINSHIP_CLIENT_BURST", default_value_t = 0)]

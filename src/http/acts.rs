@@ -99,10 +99,12 @@ fn request_id() -> String {
 async fn post_acts(
     Ready(reg): Ready,
     State(state): State<AppState>,
+    caller: crate::access::Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let source = format!("http:{}", request_id());
+    // Which client sent the records, and in which request.
+    let source = format!("http:{}:{}", caller.client.name, request_id());
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
