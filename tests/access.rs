@@ -84,6 +84,11 @@ async fn bare(reg: &Arc<Registry>) -> axum::Router {
     router(AppState::ready(reg.clone()))
 }
 
+/// The check `CHECK`, sent with exactly this credential and purpose.
+async fn check(app: &axum::Router, key: Option<&str>, purpose: Option<&str>) -> Answer {
+    call(app, req("POST", "/v1/checks/kinship", key, purpose, CHECK)).await
+}
+
 async fn lookups(app: &axum::Router, iin: &str, query: &str) -> Answer {
     let a = call(
         app,
@@ -111,25 +116,16 @@ async fn every_v1_route_needs_a_credential_a_scope_and_a_purpose() {
         .await
         .unwrap();
 
-    let a = call(
-        &app,
-        req("POST", "/v1/checks/kinship", None, Some("x1"), CHECK),
-    )
-    .await;
+    let a = check(&app, None, Some("x1")).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(a.body["code"], "credential_required");
     assert_eq!(a.headers["www-authenticate"], "Bearer realm=\"kinship\"");
     assert_eq!(a.headers["content-type"], "application/problem+json");
 
-    let a = call(
+    let a = check(
         &app,
-        req(
-            "POST",
-            "/v1/checks/kinship",
-            Some("kin_not-a-key-of-anyone-at-all-0000000"),
-            Some("x1"),
-            CHECK,
-        ),
+        Some("kin_not-a-key-of-anyone-at-all-0000000"),
+        Some("x1"),
     )
     .await;
     assert_eq!(
@@ -170,11 +166,7 @@ async fn every_v1_route_needs_a_credential_a_scope_and_a_purpose() {
         );
     }
 
-    let a = call(
-        &app,
-        req("POST", "/v1/checks/kinship", Some(TEST_KEY), None, CHECK),
-    )
-    .await;
+    let a = check(&app, Some(TEST_KEY), None).await;
     assert_eq!(
         (a.status, a.body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("purpose_required"))
@@ -186,17 +178,7 @@ async fn every_v1_route_needs_a_credential_a_scope_and_a_purpose() {
         "astana; case=two words",
         &"a".repeat(300),
     ] {
-        let a = call(
-            &app,
-            req(
-                "POST",
-                "/v1/checks/kinship",
-                Some(TEST_KEY),
-                Some(bad),
-                CHECK,
-            ),
-        )
-        .await;
+        let a = check(&app, Some(TEST_KEY), Some(bad)).await;
         assert_eq!(
             (a.status, a.body["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_purpose")),
@@ -225,17 +207,7 @@ async fn every_v1_route_needs_a_credential_a_scope_and_a_purpose() {
 
     // Revoked: refused at once in this process.
     reg.clients().revoke("checks-only").await.unwrap();
-    let a = call(
-        &app,
-        req(
-            "POST",
-            "/v1/checks/kinship",
-            Some(&checks_only),
-            Some("x1"),
-            CHECK,
-        ),
-    )
-    .await;
+    let a = check(&app, Some(&checks_only), Some("x1")).await;
     assert_eq!(
         (a.status, a.body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("credential_invalid"))
@@ -261,17 +233,7 @@ async fn lookups_are_listed(backend: Backend) {
         .await
         .unwrap();
     let purpose = "astana-registration; case=APP-2025-123; consent=C-77";
-    let a = call(
-        &app,
-        req(
-            "POST",
-            "/v1/checks/kinship",
-            Some(&portal),
-            Some(purpose),
-            CHECK,
-        ),
-    )
-    .await;
+    let a = check(&app, Some(&portal), Some(purpose)).await;
     assert_eq!(a.status, StatusCode::OK);
     // Revealed by the answer alone: the spouse and the child of 720415300125.
     let a = call(
@@ -564,17 +526,7 @@ async fn no_answer_without_its_record() {
         }
         let app = common::app(reg.clone()).await;
         // One answer first, so the writer has started.
-        let a = call(
-            &app,
-            req(
-                "POST",
-                "/v1/checks/kinship",
-                Some(TEST_KEY),
-                Some("x1"),
-                CHECK,
-            ),
-        )
-        .await;
+        let a = check(&app, Some(TEST_KEY), Some("x1")).await;
         assert_eq!(a.status, StatusCode::OK);
         let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.url))
             .await
@@ -583,17 +535,7 @@ async fn no_answer_without_its_record() {
             .execute(&mut blocker)
             .await
             .unwrap();
-        let a = call(
-            &app,
-            req(
-                "POST",
-                "/v1/checks/kinship",
-                Some(TEST_KEY),
-                Some("while-locked"),
-                CHECK,
-            ),
-        )
-        .await;
+        let a = check(&app, Some(TEST_KEY), Some("while-locked")).await;
         if spool {
             assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         } else {
@@ -684,17 +626,7 @@ async fn a_client_past_its_rate_is_told_to_wait() {
     let app = router(AppState::ready(reg.clone()).with_client_rate(1, 3));
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let a = call(
-            &app,
-            req(
-                "POST",
-                "/v1/checks/kinship",
-                Some(TEST_KEY),
-                Some("x1"),
-                CHECK,
-            ),
-        )
-        .await;
+        let a = check(&app, Some(TEST_KEY), Some("x1")).await;
         if a.status == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(a.body["code"], "rate_limited");
             assert!(
@@ -709,17 +641,7 @@ async fn a_client_past_its_rate_is_told_to_wait() {
         statuses.push(a.status.as_u16());
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
-    let a = call(
-        &app,
-        req(
-            "POST",
-            "/v1/checks/kinship",
-            Some(&other),
-            Some("x1"),
-            CHECK,
-        ),
-    )
-    .await;
+    let a = check(&app, Some(&other), Some("x1")).await;
     assert_eq!(a.status, StatusCode::OK, "another client is not held back");
     // Open routes are not counted.
     let a = call(&app, req("GET", "/healthz", None, None, "")).await;

@@ -46,30 +46,20 @@ impl Needs {
     /// forgot it must not start serving personal data to anyone.
     pub fn from_doc(doc: &utoipa::openapi::OpenApi) -> Needs {
         let mut map = HashMap::new();
-        for (path, item) in &doc.paths.paths {
-            let ops = [
-                (Method::GET, &item.get),
-                (Method::POST, &item.post),
-                (Method::PUT, &item.put),
-                (Method::DELETE, &item.delete),
-                (Method::PATCH, &item.patch),
-            ];
-            for (method, op) in ops {
-                let Some(op) = op else { continue };
-                let sec = serde_json::to_value(&op.security).expect("security serializes");
-                let Some(scopes) = sec.get(0).and_then(|r| r.get(SCHEME)) else {
-                    assert!(
-                        !path.starts_with("/v1"),
-                        "{method} {path} declares no security"
-                    );
-                    continue;
-                };
-                let scope = scopes.get(0).and_then(|s| s.as_str()).map(|s| {
-                    Scope::parse(s).unwrap_or_else(|| panic!("{method} {path}: no scope {s:?}"))
-                });
-                let purpose = scope.is_some_and(|s| s != Scope::ActsWrite);
-                map.insert((method, path.clone()), Need { scope, purpose });
-            }
+        for (method, path, op) in super::params::operations(doc) {
+            let sec = serde_json::to_value(&op.security).expect("security serializes");
+            let Some(scopes) = sec.get(0).and_then(|r| r.get(SCHEME)) else {
+                assert!(
+                    !path.starts_with("/v1"),
+                    "{method} {path} declares no security"
+                );
+                continue;
+            };
+            let scope = scopes.get(0).and_then(|s| s.as_str()).map(|s| {
+                Scope::parse(s).unwrap_or_else(|| panic!("{method} {path}: no scope {s:?}"))
+            });
+            let purpose = scope.is_some_and(|s| s != Scope::ActsWrite);
+            map.insert((method, path.clone()), Need { scope, purpose });
         }
         Needs(map)
     }

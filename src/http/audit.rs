@@ -4,7 +4,7 @@
 
 use super::family::path_iin;
 use super::openapi::IinSchema;
-use super::params::Params;
+use super::params::{Params, int_param};
 use super::{AppState, Problem, Ready};
 use crate::iin::Iin;
 use axum::Json;
@@ -69,7 +69,7 @@ struct Page {
     next_before: Option<i64>,
 }
 
-const MAX_LIMIT: u32 = 500;
+const MAX_LIMIT: i64 = 500;
 
 /// Who looked a person up
 ///
@@ -102,26 +102,9 @@ async fn lookups(
     let iin = path_iin(&iin)?;
     let before = match p.before.as_deref() {
         None => None,
-        Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            Problem::bad_request(
-                "invalid_parameter",
-                "parameter before: must be a positive integer",
-            )
-        })?),
+        b => Some(int_param("before", b, 0, 1..=i64::MAX)?),
     };
-    let limit = match p.limit.as_deref() {
-        None => 50,
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                Problem::bad_request(
-                    "invalid_parameter",
-                    format!("parameter limit: must be an integer from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = int_param("limit", p.limit.as_deref(), 50, 1..=MAX_LIMIT)? as u32;
     let rows = reg.ledger().lookups(iin, before, limit).await?;
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.id))

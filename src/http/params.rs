@@ -16,35 +16,68 @@ use utoipa::openapi::path::ParameterIn;
 #[derive(Debug, Default)]
 pub struct KnownParams(HashMap<(Method, String), Vec<String>>);
 
+/// Every operation of the document: (method, path template, operation).
+pub fn operations(
+    doc: &utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (Method, &String, &utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter().flat_map(|(path, item)| {
+        [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::DELETE, &item.delete),
+            (Method::PATCH, &item.patch),
+        ]
+        .into_iter()
+        .filter_map(move |(m, op)| op.as_ref().map(|op| (m, path, op)))
+    })
+}
+
 impl KnownParams {
     pub fn from_doc(doc: &utoipa::openapi::OpenApi) -> KnownParams {
         let mut map = HashMap::new();
-        for (path, item) in &doc.paths.paths {
-            let ops = [
-                (Method::GET, &item.get),
-                (Method::POST, &item.post),
-                (Method::PUT, &item.put),
-                (Method::DELETE, &item.delete),
-                (Method::PATCH, &item.patch),
-            ];
-            for (method, op) in ops {
-                let Some(op) = op else { continue };
-                let names = op
-                    .parameters
-                    .iter()
-                    .flatten()
-                    .filter_map(|p| match p {
-                        RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query) => {
-                            Some(p.name.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                map.insert((method, path.clone()), names);
-            }
+        for (method, path, op) in operations(doc) {
+            let names = op
+                .parameters
+                .iter()
+                .flatten()
+                .filter_map(|p| match p {
+                    RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query) => {
+                        Some(p.name.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            map.insert((method, path.clone()), names);
         }
         KnownParams(map)
     }
+}
+
+/// A whole-number query parameter within `range`, or `default` when
+/// absent; out of range or not a number is 400 `invalid_parameter`.
+pub fn int_param(
+    name: &str,
+    value: Option<&str>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, Problem> {
+    let Some(s) = value else {
+        return Ok(default);
+    };
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            let within = match *range.end() {
+                i64::MAX => format!("at least {}", range.start()),
+                end => format!("from {} to {end}", range.start()),
+            };
+            Problem::bad_request(
+                "invalid_parameter",
+                format!("parameter {name}: must be a whole number {within}"),
+            )
+        })
 }
 
 /// A parameter the matched route does not take, as the problem to answer

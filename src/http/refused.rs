@@ -2,7 +2,7 @@
 //! paginated by id (`after`), optionally for one `code`.
 
 use super::openapi::{RefusalCode, RefusedRowSchema};
-use super::params::Params;
+use super::params::{Params, int_param};
 use super::{AppState, Problem, Ready};
 use crate::acts::Code;
 use crate::ledger::RefusedRow;
@@ -65,28 +65,8 @@ const MAX_LIMIT: i64 = 1000;
     )
 )]
 async fn list(Ready(reg): Ready, Params(p): Params<RefusedQuery>) -> Result<Json<Page>, Problem> {
-    let after = match p.after.as_deref() {
-        None => 0,
-        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            Problem::bad_request(
-                "invalid_parameter",
-                "parameter after: must be a non-negative integer",
-            )
-        })?,
-    };
-    let limit = match p.limit.as_deref() {
-        None => 100,
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                Problem::bad_request(
-                    "invalid_parameter",
-                    format!("parameter limit: must be an integer from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let after = int_param("after", p.after.as_deref(), 0, 0..=i64::MAX)?;
+    let limit = int_param("limit", p.limit.as_deref(), 100, 1..=MAX_LIMIT)?;
     if let Some(c) = p.code.as_deref()
         && Code::from_code(c).is_none()
     {
