@@ -97,10 +97,8 @@ async fn write(ledger: Ledger, mut rx: mpsc::Receiver<Job>, spool: Option<Arc<Sp
         }
         let n = rows.len();
         let result = match commit(&ledger, spool.as_ref(), Arc::new(rows)).await {
-            Ok(pending) => {
-                if pending {
-                    wake.notify_one();
-                }
+            Ok(()) => {
+                wake.notify_one();
                 Ok(())
             }
             Err(e) => {
@@ -120,12 +118,12 @@ async fn write(ledger: Ledger, mut rx: mpsc::Receiver<Job>, spool: Option<Arc<Sp
 
 /// Writes one group to the database, or to the spool when the database
 /// does not take it in time (or while the spool holds earlier groups, so
-/// they keep their order); true when a record waits to be indexed.
+/// they keep their order).
 async fn commit(
     ledger: &Ledger,
     spool: Option<&Arc<Spool>>,
     rows: Arc<Vec<AuditRow>>,
-) -> Result<bool, AuditError> {
+) -> Result<(), AuditError> {
     let unavailable = |e: &dyn std::fmt::Display| AuditError::Unavailable(e.to_string());
     let Some(spool) = spool else {
         return ledger
@@ -138,21 +136,17 @@ async fn commit(
             .append(&rows, None)
             .await
             .map_err(|e| unavailable(&e))?;
-        return Ok(false);
+        return Ok(());
     }
     let mut write = tokio::spawn({
         let (ledger, rows) = (ledger.clone(), rows.clone());
         async move { ledger.append_audit(&rows).await }
     });
     match tokio::time::timeout(DB_WAIT, &mut write).await {
-        Ok(Ok(Ok(pending))) => Ok(pending),
+        Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) if e.is_unavailable() => {
             tracing::warn!(error = %e, "the ledger does not take audit records; keeping them in the spool");
-            spool
-                .append(&rows, None)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Ok(false)
+            spool.append(&rows, None).await.map_err(|e| unavailable(&e))
         }
         Ok(Ok(Err(e))) => Err(unavailable(&e)),
         Ok(Err(e)) => Err(unavailable(&e)),
@@ -164,8 +158,7 @@ async fn commit(
             spool
                 .append(&rows, Some(write))
                 .await
-                .map_err(|e| unavailable(&e))?;
-            Ok(false)
+                .map_err(|e| unavailable(&e))
         }
     }
 }
@@ -175,7 +168,7 @@ async fn drain(ledger: Ledger, spool: Arc<Spool>, wake: Arc<Notify>) {
     loop {
         if spool.holding() {
             match spool.drain(&ledger).await {
-                Ok(_) => {
+                Ok(()) => {
                     tracing::info!("audit records from the spool are in the ledger");
                     wake.notify_one();
                 }
@@ -186,8 +179,8 @@ async fn drain(ledger: Ledger, spool: Arc<Spool>, wake: Arc<Notify>) {
     }
 }
 
-/// Indexes large records by person, as they come and at start (records a
-/// stopped process left).
+/// Indexes records by person, at start (records a stopped process left)
+/// and a few seconds after each commit, so many are indexed at once.
 async fn index(ledger: Ledger, wake: Arc<Notify>) {
     loop {
         loop {
@@ -201,12 +194,8 @@ async fn index(ledger: Ledger, wake: Arc<Notify>) {
                 }
             }
         }
-        // Woken by a large record, or every few seconds: many records
-        // indexed at once write each index page once.
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(INDEX_EVERY) => {}
-        }
+        // Many records indexed at once write each index page once.
+        wake.notified().await;
         tokio::time::sleep(INDEX_EVERY).await;
     }
 }

@@ -123,9 +123,6 @@ impl Clients {
         if !name_ok {
             return Err(ClientError::BadName);
         }
-        if self.ledger.clients().await?.iter().any(|c| c.name == name) {
-            return Err(ClientError::Exists(name.to_owned()));
-        }
         let hash = key_hash(key);
         let at = now_micros();
         let id = self

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::task::JoinHandle;
 
 /// A database write whose outcome was not known in time.
-pub type Uncertain = JoinHandle<Result<bool, LedgerError>>;
+pub type Uncertain = JoinHandle<Result<(), LedgerError>>;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Group {
@@ -125,12 +125,11 @@ impl Spool {
         .expect("spool append does not panic")
     }
 
-    /// Moves what the spool holds into the ledger; true when it is empty
-    /// afterwards.
-    pub async fn drain(self: &Arc<Self>, ledger: &Ledger) -> Result<bool, LedgerError> {
+    /// Moves what the spool holds into the ledger.
+    pub async fn drain(self: &Arc<Self>, ledger: &Ledger) -> Result<(), LedgerError> {
         let upto = self.len.load(Ordering::Acquire);
         if upto == 0 {
-            return Ok(true);
+            return Ok(());
         }
         let me = self.clone();
         let groups = tokio::task::spawn_blocking(move || me.read(upto))
@@ -173,8 +172,7 @@ impl Spool {
         tokio::task::spawn_blocking(move || me.cut(upto))
             .await
             .expect("spool cut does not panic")
-            .map_err(|e| LedgerError::Unavailable(format!("emptying the audit spool: {e}")))?;
-        Ok(!self.holding())
+            .map_err(|e| LedgerError::Unavailable(format!("emptying the audit spool: {e}")))
     }
 
     fn read(&self, upto: u64) -> std::io::Result<Vec<Group>> {

@@ -243,7 +243,10 @@ async fn around(
                     let revealed = access::Revealed::default();
                     req.extensions_mut().insert(revealed.clone());
                     let mut asked = Vec::new();
-                    crate::iin::Iin::scan(req.uri().to_string().as_bytes(), &mut asked);
+                    crate::iin::Iin::scan(req.uri().path().as_bytes(), &mut asked);
+                    if let Some(q) = req.uri().query() {
+                        crate::iin::Iin::scan(q.as_bytes(), &mut asked);
+                    }
                     audit = Some((caller.clone(), asked, revealed));
                 }
                 req.extensions_mut().insert(caller);

@@ -4,10 +4,13 @@
 //! An audit record keeps every IIN its answer revealed in one column
 //! (sorted, delta-varint encoded): one row per answer, whatever its size,
 //! so a 200,000-line batch costs one row, not 400,000. Who looked a person
-//! up is answered from `audit_persons`, written in the same transaction for
-//! small answers and by [`Ledger::index_audit`] in the background for large
-//! ones; until then a large one is found through `audit_pending` and its
-//! own IIN list, in the same snapshot, so a record is visible at once.
+//! up is answered from `audit_persons`, written by [`Ledger::index_audit`]
+//! in the background, many records in one sorted group (written with each
+//! answer, a random-key index cost ~8 KiB of WAL per single check: perf
+//! showed two thirds of the CPU in SQLite's page writes). Until a record is
+//! indexed it is found through its own IIN list, in the same snapshot (on
+//! PostgreSQL via `audit_pending`, on SQLite via a mark of the last id
+//! indexed), so a record is visible at once.
 
 use super::{Ledger, LedgerError, postgres::PgLedger, read, sqlite::SqliteLedger};
 use crate::iin::Iin;
@@ -54,13 +57,6 @@ pub struct LookupRow {
     pub route: String,
     pub outcome: String,
 }
-
-/// Answers revealing at most this many persons are indexed as written;
-/// the others in the background, many at once. Zero: a random-key index
-/// written per answer cost ~8 KiB of WAL per single check (perf: two thirds
-/// of the CPU in SQLite's page writes, 0.3x the throughput); written in
-/// large sorted groups, its pages are written once per group.
-const INDEX_NOW: usize = 0;
 
 /// Records indexed together by the background indexer, at most.
 const INDEX_GROUP: i64 = 20_000;
@@ -184,17 +180,16 @@ impl Ledger {
         Ok(n == 1)
     }
 
-    /// Appends audit records in one transaction (the group commit); true
-    /// when one of them waits to be indexed.
-    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<bool, LedgerError> {
+    /// Appends audit records atomically (the group commit); they are
+    /// indexed by person later, by [`Ledger::index_audit`].
+    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), LedgerError> {
         match self {
-            Ledger::Sqlite(l) => l.append_audit(rows).await?,
-            Ledger::Postgres(l) => l.append_audit(rows).await?,
+            Ledger::Sqlite(l) => l.append_audit(rows).await,
+            Ledger::Postgres(l) => l.append_audit(rows).await,
         }
-        Ok(rows.iter().any(|r| r.iins.len() > INDEX_NOW))
     }
 
-    /// Indexes one large audit record still pending; false when none is.
+    /// Indexes a group of audit records by person; false when none waits.
     pub async fn index_audit(&self) -> Result<bool, LedgerError> {
         match self {
             Ledger::Sqlite(l) => l.index_audit().await,
@@ -231,20 +226,6 @@ impl Ledger {
         })
         .await
     }
-}
-
-/// The persons of an answer to index now, and whether it is pending.
-fn split_index(rows: &[AuditRow], ids: &[i64]) -> (Vec<(i64, i64)>, Vec<i64>) {
-    let mut persons = Vec::new();
-    let mut pending = Vec::new();
-    for (r, &id) in rows.iter().zip(ids) {
-        if r.iins.len() > INDEX_NOW {
-            pending.push(id);
-        } else {
-            persons.extend(r.iins.iter().map(|i| (i.get() as i64, id)));
-        }
-    }
-    (persons, pending)
 }
 
 /// The (iin, audit id) pairs of pending records, in index order.
@@ -286,19 +267,16 @@ impl SqliteLedger {
         // One statement per group in the usual case: SQLite commits it on
         // its own, and each round trip to its worker thread counts
         // (a transaction around it was three more).
-        if rows.len() <= ROWS && rows.iter().all(|r| r.iins.len() > INDEX_NOW) {
+        if rows.len() <= ROWS {
             audit_insert_sqlite(&self.pool, rows).await?;
             return Ok(());
         }
         // IMMEDIATE: the write lock first, so no read in between can make
         // the transaction's snapshot stale (SQLITE_BUSY_SNAPSHOT).
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut ids = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(ROWS) {
-            ids.extend(audit_insert_sqlite(&mut *tx, chunk).await?);
+            audit_insert_sqlite(&mut *tx, chunk).await?;
         }
-        let (persons, _) = split_index(rows, &ids);
-        insert_persons_sqlite(&mut tx, &persons).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -450,14 +428,10 @@ impl PgLedger {
         )
         .execute(&mut *tx)
         .await?;
-        let (persons, pending) = split_index(rows, &ids);
-        insert_persons_pg(&mut tx, &persons).await?;
-        if !pending.is_empty() {
-            sqlx::query("INSERT INTO audit_pending (audit_id) SELECT * FROM UNNEST($1::BIGINT[])")
-                .bind(&pending)
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query("INSERT INTO audit_pending (audit_id) SELECT * FROM UNNEST($1::BIGINT[])")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
