@@ -11,6 +11,7 @@
 //!   need what is already recorded.
 //! * [`registry`] — keeps ledger and graph in step: ingest, replay.
 //! * [`resolve`] — kinship claims decided on the graph, with evidence.
+//! * [`query`] — the one read path: every answer about a person, audited.
 //! * [`generate`] — the deterministic synthetic population.
 //! * [`http`], [`cli`] — the edges.
 //!
@@ -25,5 +26,6 @@ pub mod graph;
 pub mod http;
 pub mod iin;
 pub mod ledger;
+pub mod query;
 pub mod registry;
 pub mod resolve;

@@ -144,6 +144,33 @@ proptest! {
         }
         prop_assert!(checked > 3000 && confirmed > 50, "checked {checked}, confirmed {confirmed}");
     }
+
+    /// The audit records what a check answer says it revealed, not what
+    /// is found in its bytes: every IIN the answer writes out (in its
+    /// sentence too) must be among them.
+    #[test]
+    fn a_check_reveals_no_one_it_does_not_report(seed in 0u64..1_000_000) {
+        let all = acts(&population(200, seed));
+        let g = build(&all);
+        let bf = BruteForce::new(&all);
+        let people: Vec<Iin> = bf.people.iter().copied().collect();
+        let mut named = 0usize;
+        for (i, &(owner, applicant)) in bf.interesting_pairs(&people, seed).iter().enumerate() {
+            let as_of = kinship::acts::parse_date(["1985-01-01", "2025-06-01"][i % 2]).unwrap();
+            for claim in Claim::ALL {
+                let req = kinship::query::checks::CheckRequest { owner, applicant, claim, as_of };
+                let mut revealed = Vec::new();
+                let answer = kinship::query::checks::answer(&g, &req, &mut revealed);
+                let mut written = Vec::new();
+                Iin::scan(&serde_json::to_vec(&answer).unwrap(), &mut written);
+                for iin in &written {
+                    prop_assert!(revealed.contains(iin), "{iin} written but not reported: {}", answer.detail);
+                }
+                named += written.len().saturating_sub(2);
+            }
+        }
+        prop_assert!(named > 50, "sentences named only {named} others");
+    }
 }
 
 #[derive(Debug)]

@@ -11,12 +11,11 @@
 
 use super::Problem;
 use crate::access::{Caller, Purpose, Scope};
-use crate::iin::Iin;
 use crate::registry::Registry;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -142,38 +141,6 @@ pub fn audit_unavailable() -> Problem {
     p
 }
 
-/// What a handler adds to its answer's audit record: persons it revealed
-/// that the answer does not write out (a check's owner and applicant), and
-/// the outcome.
-#[derive(Clone, Default)]
-pub struct Revealed(Arc<parking_lot::Mutex<(Vec<Iin>, Option<&'static str>)>>);
-
-impl Revealed {
-    pub fn add(&self, iins: impl IntoIterator<Item = Iin>) {
-        self.0.lock().0.extend(iins);
-    }
-
-    pub fn outcome(&self, o: &'static str) {
-        self.0.lock().1 = Some(o);
-    }
-
-    fn take(&self) -> (Vec<Iin>, Option<&'static str>) {
-        std::mem::take(&mut *self.0.lock())
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Revealed {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Revealed, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Revealed>()
-            .cloned()
-            .unwrap_or_default())
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
@@ -186,44 +153,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Marks an answer that audited itself (a streamed batch).
+/// Marks an answer whose audit record is written (by `query::Reader`, or
+/// per segment by a streamed batch). A personal-data route's success
+/// without it is refused: a handler that bypassed the read path.
 #[derive(Clone, Copy)]
-pub struct SelfAudited;
-
-/// Audits `res` (answered to `caller` on `route`) and returns it, or the
-/// 503 that replaces it when the record cannot be written. Answers that
-/// tell nothing about anyone (a malformed request, not ready) are not
-/// audited.
-pub async fn audited(
-    reg: &Registry,
-    caller: &Caller,
-    route: &str,
-    asked: Vec<Iin>,
-    revealed: &Revealed,
-    res: Response,
-) -> Response {
-    if res.extensions().get::<SelfAudited>().is_some()
-        || !(res.status().is_success() || res.status() == StatusCode::NOT_FOUND)
-    {
-        return res;
-    }
-    let (parts, body) = res.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return Problem::internal(&"an answer could not be read for its audit").into_response();
-    };
-    let (mut iins, outcome) = revealed.take();
-    iins.extend(asked);
-    Iin::scan(&bytes, &mut iins);
-    let outcome = outcome.unwrap_or(if parts.status.is_success() {
-        "answered"
-    } else {
-        "not_found"
-    });
-    match reg.audit(caller, route, outcome, iins).await {
-        Ok(()) => Response::from_parts(parts, axum::body::Body::from(bytes)),
-        Err(e) => {
-            tracing::warn!(error = %e, route, "answer withheld: its audit record was not written");
-            audit_unavailable().into_response()
-        }
-    }
-}
+pub struct Audited;

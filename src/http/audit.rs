@@ -5,9 +5,10 @@
 use super::family::path_iin;
 use super::openapi::IinSchema;
 use super::params::{Params, int_param};
-use super::{AppState, Problem, Ready};
+use super::{AppState, Problem};
 use crate::iin::Iin;
-use axum::Json;
+use crate::ledger::LookupRow;
+use crate::query::{Answer, Reader};
 use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -95,17 +96,21 @@ const MAX_LIMIT: i64 = 500;
     )
 )]
 async fn lookups(
-    Ready(reg): Ready,
+    reader: Reader,
     Path(iin): Path<String>,
     Params(p): Params<LookupsQuery>,
-) -> Result<Json<Page>, Problem> {
+) -> Result<Answer<Page>, Problem> {
     let iin = path_iin(&iin)?;
     let before = match p.before.as_deref() {
         None => None,
         b => Some(int_param("before", b, 0, 1..=i64::MAX)?),
     };
     let limit = int_param("limit", p.limit.as_deref(), 50, 1..=MAX_LIMIT)? as u32;
-    let rows = reg.ledger().lookups(iin, before, limit).await?;
+    let rows = reader.lookups(iin, before, limit).await?;
+    Ok(rows.map(|rows| page(iin, limit, rows)))
+}
+
+fn page(iin: Iin, limit: u32, rows: Vec<LookupRow>) -> Page {
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
@@ -122,9 +127,9 @@ async fn lookups(
             outcome: r.outcome,
         })
         .collect();
-    Ok(Json(Page {
+    Page {
         iin,
         items,
         next_before,
-    }))
+    }
 }

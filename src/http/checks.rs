@@ -1,18 +1,16 @@
 //! `POST /v1/checks/kinship` and its NDJSON batch form.
 
-use super::access::Revealed;
 use super::ndjson::{self, NdjsonAnswer};
-use super::openapi::{ClaimName, IinSchema, ReasonCode, ViaSide};
-use super::{AppState, Problem, Ready, SEQ_HEADER, as_of_or_today};
-use crate::access::Caller;
-use crate::graph::{FamilyGraph, PersonId};
+use super::openapi::{ClaimName, IinSchema, ViaSide};
+use super::{AppState, Problem, as_of_or_today};
+use crate::graph::FamilyGraph;
 use crate::iin::Iin;
-use crate::resolve::{self, Claim, ClaimError};
-use axum::Json;
+use crate::query::checks::{CheckAnswer, CheckRequest, answer};
+use crate::query::{Answer, Reader};
+use crate::resolve::{Claim, ClaimError};
 use axum::body::Bytes;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::NaiveDate;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -50,71 +48,6 @@ struct CheckBody {
     /// absent.
     #[schema(value_type = Option<NaiveDate>)]
     as_of: Option<String>,
-}
-
-/// A validated check request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CheckRequest {
-    pub owner: Iin,
-    pub applicant: Iin,
-    pub claim: Claim,
-    pub as_of: NaiveDate,
-}
-
-/// Another relation of the table that holds between the two.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Also {
-    #[schema(value_type = ClaimName)]
-    pub claim: &'static str,
-    /// Present for claims that take one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<ViaSide>)]
-    pub via: Option<&'static str>,
-    /// For in_law: which one it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "spouse_parent")]
-    pub relation: Option<&'static str>,
-}
-
-/// The answer to a kinship check.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "confirmed": true,
-    "claim": "half_sibling", "via": "mother", "as_of": "2025-06-01",
-    "relation": "half_sibling",
-    "evidence": ["B-1996-0417", "B-2001-0002"],
-    "reason": null,
-    "detail": "both birth records name mother 750101400219",
-    "also": []
-}))]
-pub struct CheckAnswer {
-    /// Whether the claim holds on `as_of`.
-    pub confirmed: bool,
-    /// The claim checked.
-    #[schema(value_type = ClaimName)]
-    pub claim: &'static str,
-    /// The claim's `via`; null for claims that take none.
-    #[schema(value_type = Option<ViaSide>, required = true)]
-    pub via: Option<&'static str>,
-    /// The date the relation was evaluated on.
-    pub as_of: NaiveDate,
-    /// When confirmed: the claim, or for in_law which one (spouse_parent,
-    /// spouse_child, spouse_sibling, spouse_grandparent, spouse_grandchild,
-    /// parent_spouse, child_spouse, sibling_spouse, grandparent_spouse,
-    /// grandchild_spouse); null when not confirmed.
-    #[schema(required = true)]
-    pub relation: Option<&'static str>,
-    /// The act_ids of every act record the answer rests on.
-    pub evidence: Vec<String>,
-    /// Why it is not confirmed; null when confirmed.
-    #[schema(value_type = Option<ReasonCode>, required = true)]
-    pub reason: Option<&'static str>,
-    /// A sentence saying what holds or what is missing (it reaches
-    /// citizens, who are told to get the act records brought up to date).
-    pub detail: String,
-    /// Other relations of the table that hold between the two, to point
-    /// the applicant to the right choice.
-    pub also: Vec<Also>,
 }
 
 /// Reads one JSON object with exactly the given fields; the problem names
@@ -221,53 +154,6 @@ fn parse_full(body: &[u8]) -> Result<CheckRequest, Problem> {
     })
 }
 
-fn claim_parts(c: Claim) -> (&'static str, Option<&'static str>) {
-    (c.name(), c.via().map(|s| s.as_str()))
-}
-
-/// Answers a validated request from the graph.
-pub fn answer(g: &FamilyGraph, r: &CheckRequest) -> CheckAnswer {
-    let owner = g.person(r.owner);
-    let applicant = g.person(r.applicant);
-    let v = resolve::check(g, owner, applicant, r.claim, r.as_of);
-    let also = match (owner, applicant) {
-        (Some(o), Some(a)) if o != a => also_list(g, o, a, r.claim, r.as_of),
-        _ => Vec::new(),
-    };
-    let (claim, via) = claim_parts(r.claim);
-    CheckAnswer {
-        confirmed: v.confirmed,
-        claim,
-        via,
-        as_of: r.as_of,
-        relation: v.confirmed.then(|| v.in_law.map_or(claim, |k| k.name())),
-        evidence: v.evidence.iter().map(|a| g.act_id(*a).to_owned()).collect(),
-        reason: v.reason.map(|r| r.code()),
-        detail: v.detail.render(g, r.as_of),
-        also,
-    }
-}
-
-pub fn also_list(
-    g: &FamilyGraph,
-    o: PersonId,
-    a: PersonId,
-    except: Claim,
-    on: NaiveDate,
-) -> Vec<Also> {
-    resolve::also(g, o, a, except, on)
-        .into_iter()
-        .map(|(c, k)| {
-            let (claim, via) = claim_parts(c);
-            Also {
-                claim,
-                via,
-                relation: k.map(|k| k.name()),
-            }
-        })
-        .collect()
-}
-
 /// Kinship check
 ///
 /// Is `applicant` the `claim` of `owner` (the dwelling's owner) on `as_of`?
@@ -291,23 +177,9 @@ pub fn also_list(
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn check_one(
-    Ready(reg): Ready,
-    revealed: Revealed,
-    body: Bytes,
-) -> Result<Response, Problem> {
+async fn check_one(reader: Reader, body: Bytes) -> Result<Answer<CheckAnswer>, Problem> {
     let req = parse_check(&body)?;
-    let g = reg.graph();
-    let answer = answer(&g, &req);
-    let seq = reg.applied_seq();
-    drop(g);
-    revealed.add([req.owner, req.applicant]);
-    revealed.outcome(if answer.confirmed {
-        "confirmed"
-    } else {
-        "not_confirmed"
-    });
-    Ok(([(SEQ_HEADER, seq.to_string())], Json(answer)).into_response())
+    Ok(reader.kinship(&req).await?)
 }
 
 /// Kinship checks in bulk (NDJSON)
@@ -342,15 +214,14 @@ async fn check_one(
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn check_batch(Ready(reg): Ready, caller: Caller, batch: ndjson::BatchBody) -> Response {
-    fn one(g: &FamilyGraph, line: &[u8]) -> NdjsonAnswer {
+async fn check_batch(reader: Reader, batch: ndjson::BatchBody) -> Response {
+    fn one(g: &FamilyGraph, line: &[u8], revealed: &mut Vec<Iin>) -> NdjsonAnswer {
         match parse_check(line) {
-            Ok(req) => NdjsonAnswer::ok(&answer(g, &req)),
+            Ok(req) => NdjsonAnswer::ok(&answer(g, &req, revealed)),
             Err(p) => NdjsonAnswer::error(p),
         }
     }
-    let route = "POST /v1/checks/kinship:batch";
-    ndjson::stream(reg, caller, route, batch, |reg, lines| async move {
+    ndjson::stream(reader, batch, |reg, lines| async move {
         ndjson::per_line(reg, lines, &one).await
     })
     .await

@@ -1,5 +1,5 @@
-//! The HTTP API (axum). Handlers stay thin: they parse the request, call
-//! the registry, and shape the answer. `router` builds the app apart from
+//! The HTTP API (axum). Handlers stay thin: they parse the request, ask
+//! `query::Reader` (which audits), and send the answer. `router` builds the app apart from
 //! serving it, so tests drive it without a socket.
 
 pub mod access;
@@ -118,6 +118,51 @@ impl FromRequestParts<AppState> for Ready {
     }
 }
 
+/// The read path for the route's caller: 503 until the graph is built.
+impl FromRequestParts<AppState> for crate::query::Reader {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Ready(reg) = Ready::from_request_parts(parts, state).await?;
+        let caller = crate::access::Caller::from_request_parts(parts, state).await?;
+        let path = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        let route = format!("{} {path}", parts.method);
+        Ok(crate::query::Reader::new(reg, caller, route))
+    }
+}
+
+/// An audited answer: JSON, with the seq it reflects, marked audited.
+impl<T: serde::Serialize> axum::response::IntoResponse for crate::query::Answer<T> {
+    fn into_response(self) -> axum::response::Response {
+        let mut res =
+            ([(SEQ_HEADER, self.seq.to_string())], axum::Json(self.value)).into_response();
+        res.extensions_mut().insert(access::Audited);
+        res
+    }
+}
+
+impl From<crate::query::ReadError> for Problem {
+    fn from(e: crate::query::ReadError) -> Problem {
+        use crate::query::ReadError;
+        match e {
+            ReadError::PersonUnknown => Problem::person_unknown(),
+            ReadError::ActUnknown => Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "act_unknown",
+                "no act with this act_id is recorded",
+            ),
+            ReadError::Ledger(e) => e.into(),
+            ReadError::Audit(e) => {
+                tracing::warn!(error = %e, "answer withheld: its audit record was not written");
+                access::audit_unavailable()
+            }
+        }
+    }
+}
+
 /// The API's routes and its OpenAPI document, built from the same
 /// declarations (each module registers its handlers with `routes!`).
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -206,7 +251,8 @@ struct Around {
 
 /// Around every request: refuses query parameters the route does not
 /// take, identifies the caller (credential, scope, purpose), waits for
-/// `X-Min-Ledger-Seq`, audits what the answer revealed, adds
+/// `X-Min-Ledger-Seq`, refuses a personal-data answer that was not
+/// audited (one that did not come through `query::Reader`), adds
 /// `X-Ledger-Seq` (the seq applied when the request arrived, which the
 /// answer reflects at least) to answers that did not set it, and counts
 /// and times the answer.
@@ -224,7 +270,7 @@ async fn around(
     let need = route
         .as_ref()
         .and_then(|r| ctx.needs.get(req.method(), r.as_str()));
-    let mut audit = None;
+    let mut audit = false;
     let refused = match (params::refuse_unknown(&ctx.known, &req), registry) {
         (Some(p), _) => Some(p),
         (None, Some(reg)) => {
@@ -239,16 +285,7 @@ async fn around(
                 if let Some(p) = rate_limited(&ctx.state, caller.client.id) {
                     return finish(p.into_response(), seq, route, method, began);
                 }
-                if n.purpose {
-                    let revealed = access::Revealed::default();
-                    req.extensions_mut().insert(revealed.clone());
-                    let mut asked = Vec::new();
-                    crate::iin::Iin::scan(req.uri().path().as_bytes(), &mut asked);
-                    if let Some(q) = req.uri().query() {
-                        crate::iin::Iin::scan(q.as_bytes(), &mut asked);
-                    }
-                    audit = Some((caller.clone(), asked, revealed));
-                }
+                audit = n.purpose;
                 req.extensions_mut().insert(caller);
             }
             match req.headers().get(MIN_SEQ_HEADER).cloned() {
@@ -282,9 +319,11 @@ async fn around(
             }
         },
     };
-    if let (Some((caller, asked, revealed)), Some(reg), Some(r)) = (audit, registry, &route) {
-        let label = format!("{method} {}", r.as_str());
-        res = access::audited(reg, &caller, &label, asked, &revealed, res).await;
+    if audit && res.status().is_success() && res.extensions().get::<access::Audited>().is_none() {
+        // A handler that answered without `query::Reader`: nothing is
+        // told that is not recorded.
+        tracing::error!(route = ?route.as_ref().map(|r| r.as_str()), "a personal-data answer bypassed the audit");
+        res = Problem::internal(&"the answer was not recorded, so it is withheld").into_response();
     }
     finish(res, seq, route, method, began)
 }

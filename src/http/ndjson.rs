@@ -6,10 +6,10 @@
 //! Blank lines are skipped; a bad line gets an `{"line", "error"}` object.
 
 use super::{AppState, Problem, SEQ_HEADER};
-use crate::access::Caller;
 use crate::acts::MAX_LINE_BYTES;
 use crate::graph::FamilyGraph;
 use crate::iin::Iin;
+use crate::query::Reader;
 use crate::registry::{Line, LineSplitter, Registry};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
@@ -63,15 +63,22 @@ pub fn too_long(line: &Line) -> Option<NdjsonAnswer> {
 }
 
 /// A chunk processor for lines answered from the graph alone, one by one.
-pub async fn per_line<F>(reg: Arc<Registry>, lines: Vec<Line>, f: &F) -> Vec<NdjsonAnswer>
+/// `f` adds the IINs each answer reveals.
+pub async fn per_line<F>(
+    reg: Arc<Registry>,
+    lines: Vec<Line>,
+    f: &F,
+) -> (Vec<NdjsonAnswer>, Vec<Iin>)
 where
-    F: Fn(&FamilyGraph, &[u8]) -> NdjsonAnswer,
+    F: Fn(&FamilyGraph, &[u8], &mut Vec<Iin>) -> NdjsonAnswer,
 {
+    let mut revealed = Vec::with_capacity(lines.len() * 2);
     let g = reg.graph();
-    lines
+    let answers = lines
         .iter()
-        .map(|l| too_long(l).unwrap_or_else(|| f(&g, &l.bytes)))
-        .collect()
+        .map(|l| too_long(l).unwrap_or_else(|| f(&g, &l.bytes, &mut revealed)))
+        .collect();
+    (answers, revealed)
 }
 
 /// The caps on one NDJSON batch, and on how many are held at once: the
@@ -241,9 +248,7 @@ impl FromRequest<AppState> for BatchBody {
 }
 
 struct State<F> {
-    reg: Arc<Registry>,
-    caller: Caller,
-    route: Arc<str>,
+    reader: Arc<Reader>,
     batch: BatchBody,
     /// Bytes of the body already split into lines.
     pos: usize,
@@ -275,10 +280,10 @@ const SEGMENT: usize = 8192;
 impl<F, Fut> State<F>
 where
     F: Fn(Arc<Registry>, Vec<Line>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Vec<NdjsonAnswer>> + Send,
+    Fut: std::future::Future<Output = (Vec<NdjsonAnswer>, Vec<Iin>)> + Send,
 {
     /// Answers the next lines, up to a segment, and starts writing their
-    /// audit record (every IIN in the lines and in their answers).
+    /// audit record (every IIN their answers revealed).
     async fn next_segment(&mut self) -> Option<Segment> {
         let mut buf = Vec::new();
         let mut iins = Vec::new();
@@ -304,25 +309,21 @@ where
             }
             let n = self.pending.len().min(CHUNK);
             let lines: Vec<Line> = self.pending.drain(..n).collect();
-            for l in &lines {
-                Iin::scan(&l.bytes, &mut iins);
-            }
             let numbers: Vec<u64> = lines.iter().map(|l| l.no).collect();
             first_line.get_or_insert(numbers[0]);
             last_line = numbers[n - 1];
-            let answers = (self.f)(self.reg.clone(), lines).await;
+            let (answers, revealed) = (self.f)(self.reader.registry().clone(), lines).await;
+            iins.extend(revealed);
             for (answer, no) in answers.into_iter().zip(numbers) {
-                let start = buf.len();
                 buf.extend_from_slice(&answer.with_line(no));
-                Iin::scan(&buf[start..], &mut iins);
                 buf.push(b'\n');
             }
             lines_done += n;
         }
         let first_line = first_line?;
-        let (reg, caller, route) = (self.reg.clone(), self.caller.clone(), self.route.clone());
+        let reader = self.reader.clone();
         let outcome = format!("lines {first_line}-{last_line}");
-        let audit = tokio::spawn(async move { reg.audit(&caller, &route, &outcome, iins).await });
+        let audit = tokio::spawn(async move { reader.record(&outcome, iins).await });
         Some(Segment {
             bytes: Bytes::from(buf),
             first_line,
@@ -366,25 +367,17 @@ where
 
 /// Answers every line of `batch`, a chunk of lines at a time with `f`
 /// (which returns one answer per line, in order), streaming them back to
-/// `caller`, each segment once its audit record is written. When the first
+/// `reader`'s caller, each segment once its audit record is written. When the first
 /// one cannot be, the answer is 503 `audit_unavailable`; when a later one
 /// cannot be, a last line says from which line on nothing was answered.
-pub async fn stream<F, Fut>(
-    reg: Arc<Registry>,
-    caller: Caller,
-    route: &str,
-    batch: BatchBody,
-    f: F,
-) -> Response
+pub async fn stream<F, Fut>(reader: Reader, batch: BatchBody, f: F) -> Response
 where
     F: Fn(Arc<Registry>, Vec<Line>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Vec<NdjsonAnswer>> + Send,
+    Fut: std::future::Future<Output = (Vec<NdjsonAnswer>, Vec<Iin>)> + Send,
 {
-    let seq = reg.applied_seq();
+    let seq = reader.registry().applied_seq();
     let mut state = State {
-        reg,
-        caller,
-        route: Arc::from(route),
+        reader: Arc::new(reader),
         batch,
         pos: 0,
         done: false,
@@ -416,6 +409,6 @@ where
         Body::from_stream(out),
     )
         .into_response();
-    res.extensions_mut().insert(super::access::SelfAudited);
+    res.extensions_mut().insert(super::access::Audited);
     res
 }

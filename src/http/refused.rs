@@ -3,10 +3,10 @@
 
 use super::openapi::{RefusalCode, RefusedRowSchema};
 use super::params::{Params, int_param};
-use super::{AppState, Problem, Ready};
+use super::{AppState, Problem};
 use crate::acts::Code;
 use crate::ledger::RefusedRow;
-use axum::Json;
+use crate::query::{Answer, Reader};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -64,7 +64,7 @@ const MAX_LIMIT: i64 = 1000;
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn list(Ready(reg): Ready, Params(p): Params<RefusedQuery>) -> Result<Json<Page>, Problem> {
+async fn list(reader: Reader, Params(p): Params<RefusedQuery>) -> Result<Answer<Page>, Problem> {
     let after = int_param("after", p.after.as_deref(), 0, 0..=i64::MAX)?;
     let limit = int_param("limit", p.limit.as_deref(), 100, 1..=MAX_LIMIT)?;
     if let Some(c) = p.code.as_deref()
@@ -75,12 +75,11 @@ async fn list(Ready(reg): Ready, Params(p): Params<RefusedQuery>) -> Result<Json
             "parameter code: is not a refusal code (see docs/ERRORS.md)",
         ));
     }
-    let items = reg
-        .ledger()
-        .refused(after, limit, p.code.as_deref())
-        .await?;
-    let next_after = (items.len() as i64 == limit)
-        .then(|| items.last().map(|r| r.id))
-        .flatten();
-    Ok(Json(Page { items, next_after }))
+    let rows = reader.refused(after, limit, p.code.as_deref()).await?;
+    Ok(rows.map(|items| {
+        let next_after = (items.len() as i64 == limit)
+            .then(|| items.last().map(|r| r.id))
+            .flatten();
+        Page { items, next_after }
+    }))
 }

@@ -71,6 +71,25 @@ pub enum Detail {
 }
 
 impl Detail {
+    /// The persons [`Detail::render`] names by their full IIN (the others
+    /// it masks): what the sentence reveals, for the audit.
+    pub fn named(&self) -> impl Iterator<Item = PersonId> {
+        let v: smallvec::SmallVec<[PersonId; 3]> = match *self {
+            Detail::ParentIs { parent, child, .. } => [parent, child].into_iter().collect(),
+            Detail::SameParents { mother, father, .. } => [mother, father].into_iter().collect(),
+            Detail::SameParent { parent, .. } => [parent].into_iter().collect(),
+            Detail::Grandparent {
+                elder,
+                middle,
+                younger,
+                ..
+            } => [elder, middle, younger].into_iter().collect(),
+            Detail::InLaw { spouse, .. } => [spouse].into_iter().collect(),
+            _ => smallvec::SmallVec::new(),
+        };
+        v.into_iter()
+    }
+
     /// The sentence, evaluated `on` the date of the question.
     pub fn render(&self, g: &FamilyGraph, on: NaiveDate) -> String {
         let full = |p: PersonId| g.iin(p).to_string();

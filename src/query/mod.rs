@@ -1,0 +1,238 @@
+//! The one read path. Every lookup of personal data — a kinship check, a
+//! family, a household, a card, relatives, an act, refused records, who
+//! looked a person up — goes through a [`Reader`]: it knows the caller and
+//! the route, answers from the graph and the ledger, collects the IINs the
+//! answer reveals as it builds it (typed, not searched for in the bytes),
+//! and records them before it hands the answer over. An [`Answer`] exists
+//! only once its audit record is committed, so a handler cannot give one
+//! unrecorded; the HTTP layer refuses a personal-data answer that did not
+//! come from here.
+//!
+//! Batches answer their lines with the same builders ([`checks::answer`],
+//! [`family::skeleton`] and [`family::dress`]) and record a segment of
+//! lines at a time with [`Reader::record`].
+//!
+//! The answers are the API's shapes (serde, with their OpenAPI schemas
+//! from [`schema`]); this layer knows nothing of axum or sqlx.
+
+pub mod checks;
+pub mod family;
+pub mod persons;
+pub mod relatives;
+pub mod schema;
+
+use crate::access::{AuditError, Caller};
+use crate::iin::Iin;
+use crate::ledger::{LedgerError, LookupRow, RefusedRow};
+use crate::registry::Registry;
+use chrono::NaiveDate;
+use std::sync::Arc;
+
+/// Reads for one caller on one route.
+pub struct Reader {
+    reg: Arc<Registry>,
+    caller: Caller,
+    route: Arc<str>,
+}
+
+/// An answer whose audit record is committed, and the ledger seq it
+/// reflects (at least).
+#[derive(Debug)]
+pub struct Answer<T> {
+    pub value: T,
+    pub seq: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The registry has no record of the person (this too is recorded:
+    /// it tells the caller something about them).
+    #[error("the registry has no record of this person")]
+    PersonUnknown,
+    #[error("no act with this act_id is recorded")]
+    ActUnknown,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The answer is withheld: its audit record could not be written.
+    #[error("the audit record could not be written: {0}")]
+    Audit(#[from] AuditError),
+}
+
+impl<T> Answer<T> {
+    /// The same answer in another shape (a page around rows).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        Answer {
+            value: f(self.value),
+            seq: self.seq,
+        }
+    }
+}
+
+impl Reader {
+    /// `route` is how the audit names what answered (`GET /v1/...`).
+    pub fn new(reg: Arc<Registry>, caller: Caller, route: impl Into<Arc<str>>) -> Reader {
+        Reader {
+            reg,
+            caller,
+            route: route.into(),
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.reg
+    }
+
+    /// Records that this caller was told `outcome` about `iins`; returns
+    /// once the record is committed. For batches, which answer many lines
+    /// before recording them.
+    pub async fn record(&self, outcome: &str, iins: Vec<Iin>) -> Result<(), AuditError> {
+        self.reg
+            .audit(&self.caller, &self.route, outcome, iins)
+            .await
+    }
+
+    async fn give<T>(
+        &self,
+        value: T,
+        seq: i64,
+        outcome: &str,
+        iins: Vec<Iin>,
+    ) -> Result<Answer<T>, ReadError> {
+        self.record(outcome, iins).await?;
+        Ok(Answer { value, seq })
+    }
+
+    /// "No such person" is an answer about `iin` too.
+    async fn unknown(&self, iin: Iin) -> ReadError {
+        match self.record("not_found", vec![iin]).await {
+            Ok(()) => ReadError::PersonUnknown,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Is `req.applicant` the `req.claim` of `req.owner` on `req.as_of`?
+    pub async fn kinship(
+        &self,
+        req: &checks::CheckRequest,
+    ) -> Result<Answer<checks::CheckAnswer>, ReadError> {
+        let mut iins = Vec::with_capacity(4);
+        let (answer, seq) = {
+            let g = self.reg.graph();
+            (checks::answer(&g, req, &mut iins), self.reg.applied_seq())
+        };
+        let outcome = if answer.confirmed {
+            "confirmed"
+        } else {
+            "not_confirmed"
+        };
+        self.give(answer, seq, outcome, iins).await
+    }
+
+    /// The family a housing check counts, on `as_of`.
+    pub async fn family(
+        &self,
+        iin: Iin,
+        as_of: NaiveDate,
+    ) -> Result<Answer<family::FamilyAnswer>, ReadError> {
+        let found = {
+            let g = self.reg.graph();
+            g.person(iin)
+                .map(|p| (family::skeleton(&g, p, as_of), self.reg.applied_seq()))
+        };
+        let Some((sk, seq)) = found else {
+            return Err(self.unknown(iin).await);
+        };
+        let answer = family::dress(&self.reg, vec![sk])
+            .await?
+            .pop()
+            .expect("one answer");
+        let iins = answer.persons().collect();
+        self.give(answer, seq, "answered", iins).await
+    }
+
+    /// Who is registered in `dwelling` on `as_of`; with `owner`, how each
+    /// is related to them.
+    pub async fn household(
+        &self,
+        dwelling: String,
+        as_of: NaiveDate,
+        owner: Option<Iin>,
+    ) -> Result<Answer<family::HouseholdAnswer>, ReadError> {
+        let (answer, seq) = family::household(&self.reg, dwelling, as_of, owner).await?;
+        let iins = answer
+            .residents
+            .iter()
+            .map(|r| r.iin)
+            .chain(owner)
+            .collect();
+        self.give(answer, seq, "answered", iins).await
+    }
+
+    /// A person's card: who they are and every act that names them.
+    pub async fn card(&self, iin: Iin) -> Result<Answer<persons::Card>, ReadError> {
+        let Some((card, seq)) = persons::card(&self.reg, iin).await? else {
+            return Err(self.unknown(iin).await);
+        };
+        let iins = card.persons().collect();
+        self.give(card, seq, "answered", iins).await
+    }
+
+    /// Everyone related to the person on `on`, by kind.
+    pub async fn relatives(
+        &self,
+        iin: Iin,
+        on: NaiveDate,
+    ) -> Result<Answer<relatives::Relatives>, ReadError> {
+        let found = {
+            let g = self.reg.graph();
+            g.person(iin)
+                .map(|me| (relatives::find(&g, me, on), self.reg.applied_seq()))
+        };
+        let Some((answer, seq)) = found else {
+            return Err(self.unknown(iin).await);
+        };
+        let iins = answer.persons().collect();
+        self.give(answer, seq, "answered", iins).await
+    }
+
+    /// One act record as the ledger holds it.
+    pub async fn act(&self, act_id: &str) -> Result<Answer<persons::ActView>, ReadError> {
+        let seq = self.reg.applied_seq();
+        let Some(rec) = self.reg.ledger().act(act_id).await? else {
+            self.record("not_found", Vec::new()).await?;
+            return Err(ReadError::ActUnknown);
+        };
+        let iins = rec.act.persons();
+        self.give(persons::ActView::from(rec), seq, "answered", iins)
+            .await
+    }
+
+    /// A page of refused records (`code` only, if given), oldest first.
+    pub async fn refused(
+        &self,
+        after: i64,
+        limit: i64,
+        code: Option<&str>,
+    ) -> Result<Answer<Vec<RefusedRow>>, ReadError> {
+        let seq = self.reg.applied_seq();
+        let rows = self.reg.ledger().refused(after, limit, code).await?;
+        // A refused line is whatever was sent: whoever it names is shown.
+        let mut iins = Vec::new();
+        for r in &rows {
+            Iin::scan(r.raw.as_bytes(), &mut iins);
+        }
+        self.give(rows, seq, "answered", iins).await
+    }
+
+    /// Who looked `iin` up, newest first (a lookup of them itself).
+    pub async fn lookups(
+        &self,
+        iin: Iin,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Answer<Vec<LookupRow>>, ReadError> {
+        let seq = self.reg.applied_seq();
+        let rows = self.reg.ledger().lookups(iin, before, limit).await?;
+        self.give(rows, seq, "answered", vec![iin]).await
+    }
+}
