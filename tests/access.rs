@@ -647,3 +647,169 @@ async fn a_client_past_its_rate_is_told_to_wait() {
     let a = call(&app, req("GET", "/healthz", None, None, "")).await;
     assert_eq!(a.status, StatusCode::OK);
 }
+
+/// A JWT signed with `key` (a PEM file in `tests/keys`).
+fn jwt(key: &str, kid: Option<&str>, claims: &Value) -> String {
+    let pem = std::fs::read(keys_dir().join(key)).unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    h.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &h,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap(),
+    )
+    .unwrap()
+}
+
+fn keys_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+}
+
+/// JWTs from the configured issuer identify clients as keys do: the
+/// token's `sub` is the client the audit names, its `scope` the scopes;
+/// any other issuer, audience, key, an expired token or a revoked subject
+/// is refused with a sentence saying which.
+#[tokio::test]
+async fn jwts_from_the_configured_issuer_identify_clients() {
+    use kinship::access::JwtIssuer;
+    let db = TestDb::sqlite();
+    let reg = registry(&db.url).await;
+    let app = bare(&reg).await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = |f: &dyn Fn(&mut Value)| {
+        let mut c = serde_json::json!({
+            "iss": "https://idp.egov.kz", "aud": "kinship", "sub": "queue-analytics",
+            "scope": "checks openid", "exp": now + 600,
+        });
+        f(&mut c);
+        c
+    };
+    let good = jwt("issuer-ed25519.pem", Some("issuer-2026"), &claims(&|_| {}));
+
+    let a = check(&app, Some(&good), Some("housing-queue")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.text.contains("no issuer is configured"), "{}", a.text);
+
+    let jwks = keys_dir().join("issuer.jwks.json");
+    reg.clients()
+        .set_issuer(JwtIssuer::from_file("https://idp.egov.kz", "kinship", &jwks).unwrap());
+    let a = check(&app, Some(&good), Some("housing-queue; case=Q-1")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let listed = lookups(&app, "010305500121", "?limit=1").await.body;
+    assert_eq!(listed["items"][0]["client"], "jwt:queue-analytics");
+    assert_eq!(listed["items"][0]["case"], "Q-1");
+    // The subject is a client row now, listed with the others.
+    let names: Vec<String> = reg
+        .clients()
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(
+        names.contains(&"jwt:queue-analytics".to_owned()),
+        "{names:?}"
+    );
+
+    let refused = [
+        (
+            "expired",
+            jwt(
+                "issuer-ed25519.pem",
+                None,
+                &claims(&|c| c["exp"] = (now - 3600).into()),
+            ),
+            "expired",
+        ),
+        (
+            "another issuer",
+            jwt(
+                "issuer-ed25519.pem",
+                None,
+                &claims(&|c| c["iss"] = "https://elsewhere".into()),
+            ),
+            "issuer",
+        ),
+        (
+            "another audience",
+            jwt(
+                "issuer-ed25519.pem",
+                None,
+                &claims(&|c| c["aud"] = "payroll".into()),
+            ),
+            "not meant for this service",
+        ),
+        (
+            "another key",
+            jwt("other-ed25519.pem", None, &claims(&|_| {})),
+            "signature",
+        ),
+        (
+            "a sub that is no client name",
+            jwt(
+                "issuer-ed25519.pem",
+                None,
+                &claims(&|c| c["sub"] = "a b".into()),
+            ),
+            "sub",
+        ),
+        (
+            "tampered",
+            {
+                let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+                parts[1] = jwt(
+                    "issuer-ed25519.pem",
+                    None,
+                    &claims(&|c| c["scope"] = "checks audit investigate".into()),
+                )
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .to_owned();
+                parts.join(".")
+            },
+            "signature",
+        ),
+    ];
+    for (why, token, says) in refused {
+        let a = check(&app, Some(&token), Some("housing-queue")).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{why}: {}", a.text);
+        assert_eq!(a.body["code"], "credential_invalid", "{why}");
+        assert!(
+            a.body["detail"].as_str().unwrap().contains(says),
+            "{why}: {}",
+            a.text
+        );
+    }
+    // The scopes are the token's.
+    let audit_only = jwt(
+        "issuer-ed25519.pem",
+        None,
+        &claims(&|c| c["scope"] = "audit".into()),
+    );
+    let a = check(&app, Some(&audit_only), Some("housing-queue")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    assert_eq!(a.body["code"], "scope_missing");
+
+    // Revoking the subject shuts its tokens out.
+    reg.clients().revoke("jwt:queue-analytics").await.unwrap();
+    let a = check(&app, Some(&good), Some("housing-queue")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.text.contains("revoked"), "{}", a.text);
+
+    // The issuer's key as a PEM file works the same; a token without kid.
+    let pem = keys_dir().join("issuer-ed25519.pub.pem");
+    reg.clients()
+        .set_issuer(JwtIssuer::from_file("https://idp.egov.kz", "kinship", &pem).unwrap());
+    let other_sub = jwt(
+        "issuer-ed25519.pem",
+        None,
+        &claims(&|c| c["sub"] = "registration-portal-2".into()),
+    );
+    let a = check(&app, Some(&other_sub), Some("astana-registration")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    // A key file that is neither is refused at start, naming the file.
+    let bad = JwtIssuer::from_file("x", "kinship", &keys_dir().join("README.md"));
+    assert!(bad.is_err_and(|e| e.to_string().contains("README.md")));
+}

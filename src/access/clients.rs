@@ -2,7 +2,7 @@
 //! key up) and read again from the ledger every few seconds, so a client
 //! added or revoked by another process (`kinship clients`) takes effect.
 
-use super::{Scopes, key_hash, new_key, now_micros};
+use super::{JwtError, JwtIssuer, Scopes, key_hash, new_key, now_micros};
 use crate::ledger::{ClientRow, Ledger, LedgerError};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -33,18 +33,47 @@ pub enum ClientError {
     Ledger(#[from] LedgerError),
 }
 
+/// Why a credential is refused (401, with this sentence), or could not be
+/// checked (the ledger: 503).
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the credential is not known, or has been revoked")]
+    Unknown,
+    #[error("JWTs are not accepted here: no issuer is configured")]
+    NoIssuer,
+    #[error("{0}")]
+    Jwt(#[from] JwtError),
+    #[error("client {0} has been revoked")]
+    Revoked(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
 pub struct Clients {
     ledger: Ledger,
     /// Active clients by the hash of their key.
     by_hash: RwLock<HashMap<[u8; 32], Arc<Client>>>,
+    /// The JWT issuer, when one is configured.
+    issuer: RwLock<Option<Arc<JwtIssuer>>>,
+    /// Clients known by JWT (`jwt:<sub>`), revoked ones too, by name.
+    subjects: RwLock<HashMap<String, Arc<Client>>>,
 }
+
+/// The prefix of the names of clients known by JWT: `kinship clients add`
+/// refuses `:` in a name, so a key client can never take one.
+pub const JWT_PREFIX: &str = "jwt:";
 
 fn client(row: &ClientRow) -> Result<Client, LedgerError> {
     Ok(Client {
         id: row.id,
         name: row.name.clone(),
-        scopes: Scopes::parse_list(&row.scopes)
-            .map_err(|e| LedgerError::Corrupt(format!("client {}: {e}", row.id)))?,
+        // A JWT subject's scopes are in each of its tokens, not here.
+        scopes: if row.name.starts_with(JWT_PREFIX) && row.scopes.is_empty() {
+            Scopes::default()
+        } else {
+            Scopes::parse_list(&row.scopes)
+                .map_err(|e| LedgerError::Corrupt(format!("client {}: {e}", row.id)))?
+        },
         created_at: row.created_at,
         revoked_at: row.revoked_at,
     })
@@ -55,6 +84,8 @@ impl Clients {
         let c = Clients {
             ledger,
             by_hash: RwLock::default(),
+            issuer: RwLock::default(),
+            subjects: RwLock::default(),
         };
         c.refresh().await?;
         Ok(c)
@@ -63,7 +94,12 @@ impl Clients {
     /// Reads the clients from the ledger again.
     pub async fn refresh(&self) -> Result<(), LedgerError> {
         let mut map = HashMap::new();
+        let mut subjects = HashMap::new();
         for row in self.ledger.clients().await? {
+            if row.name.starts_with(JWT_PREFIX) {
+                subjects.insert(row.name.clone(), Arc::new(client(&row)?));
+                continue;
+            }
             if row.revoked_at.is_some() {
                 continue;
             }
@@ -76,7 +112,72 @@ impl Clients {
             map.insert(hash, Arc::new(client(&row)?));
         }
         *self.by_hash.write() = map;
+        *self.subjects.write() = subjects;
         Ok(())
+    }
+
+    /// Accepts JWTs from `issuer` from now on.
+    pub fn set_issuer(&self, issuer: JwtIssuer) {
+        *self.issuer.write() = Some(Arc::new(issuer));
+    }
+
+    /// The client presenting `credential`: an API key, or a JWT from the
+    /// configured issuer (whose subject is registered as a client on first
+    /// sight, and carries the token's scopes).
+    pub async fn identify(&self, credential: &str) -> Result<Arc<Client>, CredentialError> {
+        if !JwtIssuer::looks_like_jwt(credential) {
+            return self
+                .authenticate(credential)
+                .ok_or(CredentialError::Unknown);
+        }
+        let issuer = self.issuer.read().clone();
+        let Some(issuer) = issuer else {
+            return Err(CredentialError::NoIssuer);
+        };
+        let (sub, scopes) = issuer.verify(credential)?;
+        let name = format!("{JWT_PREFIX}{sub}");
+        let known = self.subjects.read().get(&name).cloned();
+        let row = match known {
+            Some(c) => c,
+            None => self.register_subject(&name).await?,
+        };
+        if row.revoked_at.is_some() {
+            return Err(CredentialError::Revoked(name));
+        }
+        Ok(Arc::new(Client {
+            scopes,
+            ..(*row).clone()
+        }))
+    }
+
+    /// The client row of a JWT subject seen for the first time (or added
+    /// meanwhile by another replica). Its key hash is of 32 random bytes
+    /// nobody holds: it is never a key.
+    async fn register_subject(&self, name: &str) -> Result<Arc<Client>, CredentialError> {
+        let (_, hash) = new_key();
+        let at = now_micros();
+        match self.ledger.add_client(name, &hash, "", at).await {
+            Ok(id) => {
+                let c = Arc::new(Client {
+                    id,
+                    name: name.to_owned(),
+                    scopes: Scopes::default(),
+                    created_at: at,
+                    revoked_at: None,
+                });
+                self.subjects.write().insert(name.to_owned(), c.clone());
+                Ok(c)
+            }
+            Err(e) if e.is_unique_violation() => {
+                self.refresh().await?;
+                self.subjects
+                    .read()
+                    .get(name)
+                    .cloned()
+                    .ok_or(CredentialError::Unknown)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Refreshes every `every` for as long as the runtime runs.
@@ -156,6 +257,7 @@ impl Clients {
             return Err(ClientError::Unknown(name.to_owned()));
         }
         self.by_hash.write().retain(|_, c| c.name != name);
+        self.refresh().await?;
         Ok(())
     }
 }

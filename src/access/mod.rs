@@ -9,10 +9,12 @@
 
 mod audit;
 mod clients;
+mod jwt;
 mod spool;
 
 pub use audit::{AuditError, Auditor};
-pub use clients::{Client, ClientError, Clients};
+pub use clients::{Client, ClientError, Clients, CredentialError};
+pub use jwt::{JwtConfigError, JwtError, JwtIssuer};
 
 use std::fmt;
 use std::sync::Arc;

@@ -115,6 +115,18 @@ struct HttpArgs {
     #[arg(long, env = "KINSHIP_REQUEST_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
+    /// Also accept JWTs from this issuer (their `iss`); its keys are read
+    /// from --jwt-keys. Each token's `sub` is the client (`jwt:<sub>`),
+    /// its `scope` the scopes.
+    #[arg(long, env = "KINSHIP_JWT_ISSUER", requires = "jwt_keys")]
+    jwt_issuer: Option<String>,
+    /// The issuer's public keys: a JWKS file, or one PEM public key (RSA,
+    /// EC or Ed25519). Read at start; nothing is fetched.
+    #[arg(long, env = "KINSHIP_JWT_KEYS", requires = "jwt_issuer")]
+    jwt_keys: Option<PathBuf>,
+    /// The `aud` a token must name.
+    #[arg(long, env = "KINSHIP_JWT_AUDIENCE", default_value = "kinship")]
+    jwt_audience: String,
 }
 
 impl HttpArgs {
@@ -561,12 +573,23 @@ async fn serve(
         .with_request_timeout(std::time::Duration::from_secs(args.request_timeout));
     let poll = std::time::Duration::from_millis(args.follow_poll_ms);
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
+    let issuer = match (&args.jwt_issuer, &args.jwt_keys) {
+        (Some(iss), Some(keys)) => Some(crate::access::JwtIssuer::from_file(
+            iss,
+            &args.jwt_audience,
+            keys,
+        )?),
+        _ => None,
+    };
     let ledger = Ledger::open(db).await.context("opening the ledger")?;
     let building = {
         let (state, snapshots) = (state.clone(), snapshots.clone());
         let spool = args.audit_spool.clone();
         tokio::spawn(async move {
             let (registry, _) = Registry::open_with(ledger, snapshots.as_ref()).await?;
+            if let Some(i) = issuer {
+                registry.clients().set_issuer(i);
+            }
             if let Some(p) = spool {
                 registry.set_audit_spool(Some(p));
             } else if registry.ledger().backend() == crate::ledger::Backend::Postgres {

@@ -4,13 +4,12 @@
 //! list: a `/v1` route without one is refused at start (see `Needs`).
 //!
 //! Every answer of a route with a purpose (all that reveal personal data)
-//! is audited here, after the handler and before a byte is sent: the IINs
-//! in the request's path and query, those the handler names
-//! ([`Revealed`]), and every IIN written in the answer itself. NDJSON
-//! batches audit themselves as they stream (`ndjson::stream`).
+//! is audited by `query::Reader` before it is handed over, and NDJSON
+//! batches record each segment as they stream (`ndjson::stream`); both
+//! mark the answer [`Audited`], and the middleware refuses one without.
 
 use super::Problem;
-use crate::access::{Caller, Purpose, Scope};
+use crate::access::{Caller, CredentialError, Purpose, Scope};
 use crate::registry::Registry;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -69,7 +68,7 @@ impl Needs {
 }
 
 /// The caller of a request, or the problem to answer instead.
-pub fn authorize(reg: &Registry, need: Need, headers: &HeaderMap) -> Result<Caller, Problem> {
+pub async fn authorize(reg: &Registry, need: Need, headers: &HeaderMap) -> Result<Caller, Problem> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -82,14 +81,12 @@ pub fn authorize(reg: &Registry, need: Need, headers: &HeaderMap) -> Result<Call
     let Some(key) = key.filter(|k| !k.is_empty()) else {
         return Err(unauthorized(
             "credential_required",
-            "this route needs a credential: send `Authorization: Bearer <API key>` (or `X-Api-Key`)",
+            "this route needs a credential: send `Authorization: Bearer <API key or JWT>` (or `X-Api-Key`)",
         ));
     };
-    let client = reg.clients().authenticate(key).ok_or_else(|| {
-        unauthorized(
-            "credential_invalid",
-            "the credential is not known, or has been revoked",
-        )
+    let client = reg.clients().identify(key).await.map_err(|e| match e {
+        CredentialError::Ledger(e) => Problem::from(e),
+        e => unauthorized("credential_invalid", &e.to_string()),
     })?;
     if let Some(scope) = need.scope
         && !client.scopes.contains(scope)

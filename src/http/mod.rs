@@ -275,7 +275,7 @@ async fn around(
         (Some(p), _) => Some(p),
         (None, Some(reg)) => {
             let caller = match need {
-                Some(n) => match access::authorize(reg, n, req.headers()) {
+                Some(n) => match access::authorize(reg, n, req.headers()).await {
                     Ok(c) => Some((c, n)),
                     Err(p) => return finish(p.into_response(), seq, route, method, began),
                 },
