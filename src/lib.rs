@@ -5,6 +5,9 @@
 //! * [`iin`] — the IIN domain type; [`calendar`] — today in Kazakhstan.
 //! * [`acts`] — act records: parsing, validation of each record alone,
 //!   canonical form, refusal codes.
+//!
+//!   These two and the NDJSON framing live in the `kinship-acts` crate
+//!   (`crates/kinship-acts`), re-exported here under the same paths.
 //! * [`access`] — clients, scopes, purposes, and the audit of every lookup.
 //! * [`ledger`] — the durable store (sqlx; SQLite or PostgreSQL).
 //! * [`graph`] — the temporal family graph (petgraph) and the rules that
@@ -15,16 +18,15 @@
 //! * [`generate`] — the deterministic synthetic population.
 //! * [`http`], [`cli`] — the edges.
 //!
-//! `acts`, `graph` know nothing of sqlx or axum.
+//! `acts` (its own crate), `graph` and `query` know nothing of sqlx or axum.
 
 pub mod access;
-pub mod acts;
-pub mod calendar;
+pub use kinship_acts::{acts, calendar};
 pub mod cli;
 pub mod generate;
 pub mod graph;
 pub mod http;
-pub mod iin;
+pub use kinship_acts::iin;
 pub mod ledger;
 pub mod query;
 pub mod registry;

@@ -109,6 +109,13 @@ async fn family_batch(reader: Reader, batch: ndjson::BatchBody) -> Response {
     .await
 }
 
+/// One line of a family batch: `{"iin", "as_of"}`, every field checked,
+/// the first fault named.
+pub fn parse_family_line(line: &[u8]) -> Result<(Iin, chrono::NaiveDate), Problem> {
+    let map = object(line, &["iin", "as_of"])?;
+    Ok((iin_field(&map, "iin")?, as_of_field(&map)?))
+}
+
 /// Answers a chunk of family lines: every family read from the graph
 /// under one lock, then their names in one ledger query.
 async fn family_chunk(reg: &Registry, lines: Vec<Line>) -> (Vec<NdjsonAnswer>, Vec<Iin>) {
@@ -120,9 +127,7 @@ async fn family_chunk(reg: &Registry, lines: Vec<Line>) -> (Vec<NdjsonAnswer>, V
         let g = reg.graph();
         for l in &lines {
             let slot = ndjson::too_long(l).map(Err).unwrap_or_else(|| {
-                let map = object(&l.bytes, &["iin", "as_of"]).map_err(NdjsonAnswer::error)?;
-                let iin = iin_field(&map, "iin").map_err(NdjsonAnswer::error)?;
-                let as_of = as_of_field(&map).map_err(NdjsonAnswer::error)?;
+                let (iin, as_of) = parse_family_line(&l.bytes).map_err(NdjsonAnswer::error)?;
                 let Some(p) = g.person(iin) else {
                     // "Unknown" is an answer about them too.
                     revealed.push(iin);

@@ -16,6 +16,8 @@ mod persons;
 pub mod problem;
 mod refused;
 
+pub use checks::parse_check;
+pub use family::parse_family_line;
 pub use ndjson::BatchLimits;
 pub use problem::Problem;
 

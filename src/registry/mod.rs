@@ -22,14 +22,13 @@ mod bulk;
 mod follow;
 mod household;
 mod ingest;
-pub mod lines;
 mod names;
 mod snapshots;
 
 pub use bulk::{BulkError, BulkOptions, BulkProgress};
 pub use household::Resident;
 pub use ingest::{IngestReport, LineOutcome};
-pub use lines::{Line, LineSplitter, Lines};
+pub use kinship_acts::ndjson::{Line, LineSplitter, Lines};
 pub use names::Names;
 pub use snapshots::{SnapshotFailure, Snapshots};
 

@@ -265,13 +265,19 @@ impl Iin {
 
     /// The IIN [`Iin::pack`] made `p` from.
     pub fn unpack(p: u32) -> Iin {
+        Iin::try_unpack(p).expect("packed from a valid IIN")
+    }
+
+    /// The IIN `p` packs, if it packs one: bytes read from outside (the
+    /// replay log) may hold a day past 2099 or a serial without a valid
+    /// check digit.
+    pub fn try_unpack(p: u32) -> Option<Iin> {
         let sex = if p & (1 << 14) != 0 {
             Sex::Female
         } else {
             Sex::Male
         };
         Iin::compose_ymd(ymd_from_day(p >> 15), sex, (p & 0x3fff) as u16)
-            .expect("packed from a valid IIN")
     }
 
     /// Every valid IIN written in `text` as a run of exactly twelve digits

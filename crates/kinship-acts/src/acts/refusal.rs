@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn every_code_is_documented() {
-        let doc = include_str!("../../docs/ERRORS.md");
+        let doc = include_str!("../../../../docs/ERRORS.md");
         for &c in Code::ALL {
             assert!(
                 doc.contains(&format!("`{}`", c.as_str())),
