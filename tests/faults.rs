@@ -1,6 +1,6 @@
 //! Faults, each against a real database: `serve` killed with SIGKILL in
-//! the middle of a large `POST /v1/acts`, and a SQLite ledger whose disk
-//! fills up. After each, the ledger and the graph agree, nothing is lost or
+//! the middle of a large `POST /v1/acts`, a SQLite ledger whose disk
+//! fills up, and PostgreSQL hanging or unreachable behind a proxy. After each, the ledger and the graph agree, nothing is lost or
 //! doubled, and sending again finishes the job.
 
 mod common;
@@ -9,9 +9,11 @@ use common::raw::{Reply, free_port, request, wait_ready};
 use kinship::generate::{GenerateOptions, generate};
 use kinship::ledger::Ledger;
 use kinship::registry::Registry;
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn population(persons: u64) -> String {
@@ -254,4 +256,263 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers() {
         "the ledger opens to the same graph"
     );
     again.ledger().close().await;
+}
+
+/// A TCP proxy in front of PostgreSQL that can stop forwarding (a server
+/// or network that hangs: bytes are taken and held) or drop every
+/// connection (unreachable), and then forward again.
+mod proxy {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Mode {
+        Forward = 0,
+        Hang = 1,
+        Refuse = 2,
+    }
+
+    pub struct Proxy {
+        pub addr: SocketAddr,
+        mode: Arc<AtomicU8>,
+    }
+
+    fn mode(m: &AtomicU8) -> Mode {
+        match m.load(Ordering::Relaxed) {
+            0 => Mode::Forward,
+            1 => Mode::Hang,
+            _ => Mode::Refuse,
+        }
+    }
+
+    impl Proxy {
+        pub async fn start(target: String) -> Proxy {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let m = Arc::new(AtomicU8::new(Mode::Forward as u8));
+            let mm = m.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if mode(&mm) == Mode::Refuse {
+                        continue; // dropped: closed at once
+                    }
+                    tokio::spawn(pipe(client, target.clone(), mm.clone()));
+                }
+            });
+            Proxy { addr, mode: m }
+        }
+
+        pub fn set(&self, m: Mode) {
+            self.mode.store(m as u8, Ordering::Relaxed);
+        }
+    }
+
+    async fn pipe(client: TcpStream, target: String, m: Arc<AtomicU8>) {
+        let Ok(server) = TcpStream::connect(&target).await else {
+            return;
+        };
+        let (cr, cw) = client.into_split();
+        let (sr, sw) = server.into_split();
+        let up = tokio::spawn(copy(cr, sw, m.clone()));
+        let down = tokio::spawn(copy(sr, cw, m.clone()));
+        // Unreachable: every connection is cut, both ways.
+        loop {
+            if mode(&m) == Mode::Refuse || up.is_finished() || down.is_finished() {
+                up.abort();
+                down.abort();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn copy(
+        mut r: tokio::net::tcp::OwnedReadHalf,
+        mut w: tokio::net::tcp::OwnedWriteHalf,
+        m: Arc<AtomicU8>,
+    ) {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            // Hanging: what was read is held until forwarding resumes.
+            while mode(&m) == Mode::Hang {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if w.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One request through the router, as the test client.
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> (u16, Value, Option<String>) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, v, retry)
+}
+
+/// PostgreSQL hanging, then unreachable, then back: kinship checks and
+/// families keep coming from memory (names from the cache, or marked
+/// unavailable), their audit records wait in the spool; writes and
+/// answers that need the ledger get 503 with Retry-After; once the
+/// database answers again everything recovers by itself — writes are
+/// taken, the spooled audit records reach the ledger, and the graph equals
+/// the one the ledger rebuilds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_or_unreachable_database_keeps_memory_answers_and_recovers() {
+    use proxy::{Mode, Proxy};
+    let Some(db) = common::TestDb::postgres().await else {
+        return;
+    };
+    let at = db.url.find('@').expect("user@host") + 1;
+    let end = at + db.url[at..].find('/').expect("host/db");
+    let proxy = Proxy::start(db.url[at..end].to_owned()).await;
+    let url = format!("{}{}{}", &db.url[..at], proxy.addr, &db.url[end..]);
+    let reg = Arc::new(
+        Registry::open(Ledger::open(&url).await.unwrap())
+            .await
+            .unwrap(),
+    );
+    let fixtures = common::fixtures::all();
+    for (name, ndjson, _) in &fixtures[..2] {
+        reg.ingest(&common::fixtures::lines(ndjson), name)
+            .await
+            .unwrap();
+    }
+    let spool = tempfile::tempdir().unwrap();
+    reg.set_audit_spool(Some(spool.path().join("audit-spool")));
+    let app = common::app(reg.clone()).await;
+    const CHECK: &str = r#"{"owner":"750412301013","applicant":"020115501032","claim":"child"}"#;
+    // Names of the first family are cached by asking once.
+    let (s, before, _) = call(&app, "GET", "/v1/persons/750412301013/family", "").await;
+    assert_eq!(s, 200, "{before}");
+
+    for outage in [Mode::Hang, Mode::Refuse] {
+        proxy.set(outage);
+        let began = Instant::now();
+        let (s, v, _) = call(&app, "POST", "/v1/checks/kinship", CHECK).await;
+        assert_eq!(
+            (s, &v["confirmed"]),
+            (200, &Value::Bool(true)),
+            "{outage:?}: {v}"
+        );
+        let (s, v, _) = call(&app, "GET", "/v1/persons/750412301013/family", "").await;
+        assert_eq!(s, 200, "{outage:?}: {v}");
+        assert_eq!(
+            v, before,
+            "{outage:?}: the same answer, names from the cache"
+        );
+        // Never asked for: the family from memory, the names marked.
+        let (s, v, _) = call(&app, "GET", "/v1/persons/740220402012/family", "").await;
+        assert_eq!(s, 200, "{outage:?}: {v}");
+        assert_eq!(v["person"]["name_unavailable"], true, "{v}");
+        assert_eq!(v["person"]["name"], Value::Null);
+        assert_eq!(v["children"].as_array().unwrap().len(), 2, "{v}");
+        // What needs the ledger is refused, with a time to come back.
+        let (s, v, retry) = call(&app, "GET", "/v1/persons/750412301013", "").await;
+        assert_eq!(s, 503, "{outage:?}: {v}");
+        assert!(retry.is_some(), "{outage:?}");
+        let record = format!(
+            r#"{{"kind":"residence","act_id":"OUT-{}","person":"750412301013","dwelling":"D-9","from":"2020-01-01","type":"permanent"}}"#,
+            outage as u8
+        );
+        let (s, v, retry) = call(&app, "POST", "/v1/acts", &record).await;
+        assert_eq!(s, 503, "{outage:?}: {v}");
+        assert!(retry.is_some(), "{outage:?}");
+        assert!(
+            began.elapsed() < Duration::from_secs(40),
+            "{outage:?}: took {:?}",
+            began.elapsed()
+        );
+    }
+
+    // Back: writes are taken again without a restart.
+    proxy.set(Mode::Forward);
+    let record = r#"{"kind":"residence","act_id":"OUT-1","person":"750412301013","dwelling":"D-9","from":"2020-01-01","type":"permanent"}"#;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, v, _) = call(&app, "POST", "/v1/acts", record).await;
+        if s == 200 || s == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes still refused: {s} {v}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The checks answered during the outage are in the ledger's audit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, v, _) = call(
+            &app,
+            "GET",
+            "/v1/persons/020115501032/lookups?limit=500",
+            "",
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let checks = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["route"] == "POST /v1/checks/kinship")
+            .count();
+        if checks >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spooled records not moved in: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A write whose commit may have gone through at the deadline is
+    // applied by the catch-up of the next write: ledger and graph agree.
+    let (s, _, _) = call(
+        &app,
+        "POST",
+        "/v1/acts",
+        r#"{"kind":"residence","act_id":"OUT-2","person":"770903401022","dwelling":"D-9","from":"2020-01-01","type":"permanent"}"#,
+    )
+    .await;
+    assert!(s == 200 || s == 201, "{s}");
+    let rebuilt = Registry::open(Ledger::open(&db.url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reg.graph().canonical(), rebuilt.graph().canonical());
+    assert_eq!(reg.applied_seq(), rebuilt.applied_seq());
+    rebuilt.ledger().close().await;
+    reg.ledger().close().await;
+    db.cleanup().await;
 }

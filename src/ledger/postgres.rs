@@ -36,6 +36,26 @@ const CHANNEL: &str = "kinship_ledger";
 /// "unavailable, retry".
 const WRITER_WAIT: &str = "10s";
 
+/// How long a write, or taking the writer lock, may go unanswered before
+/// it is "unavailable" (a server or network that hangs answers nothing,
+/// so no server-side timeout fires). Past it the connection is dropped.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(15);
+
+/// `f`, or `Unavailable` once [`ANSWER_DEADLINE`] has passed.
+async fn answered<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, LedgerError>>,
+) -> Result<T, LedgerError> {
+    tokio::time::timeout(ANSWER_DEADLINE, f)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LedgerError::Unavailable(format!(
+                "{what}: no answer within {} s",
+                ANSWER_DEADLINE.as_secs()
+            )))
+        })
+}
+
 /// Holds the ledger's writer lock; [`PgWriterGuard::release`] gives it back
 /// and keeps the connection, a guard dropped unreleased (an error, a
 /// cancelled request) closes the connection, which releases it too.
@@ -46,14 +66,14 @@ pub struct PgWriterGuard {
 
 impl PgWriterGuard {
     pub(super) async fn release(mut self) {
-        if let Some(c) = self.slot.as_mut()
-            && sqlx::query("SELECT pg_advisory_unlock($1)")
+        if let Some(c) = self.slot.as_mut() {
+            let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(WRITER_LOCK)
-                .execute(c)
-                .await
-                .is_ok()
-        {
-            self.released = true;
+                .execute(c);
+            // Unanswered: the guard drops the connection, which unlocks.
+            if let Ok(Ok(_)) = tokio::time::timeout(ANSWER_DEADLINE, unlock).await {
+                self.released = true;
+            }
         }
     }
 }
@@ -199,14 +219,29 @@ impl PgLedger {
         refusals: &[NewRefusal],
         now: &str,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
-        insert_all(&mut tx, acts, refusals, now).await?;
-        let (persons, dwellings) = pairs(acts);
-        upsert_lists(&mut tx, "person_acts", "iin", &grouped(persons)).await?;
-        upsert_lists(&mut tx, "dwelling_acts", "dwelling", &grouped(dwellings)).await?;
-        notify(&mut tx, acts).await?;
-        tx.commit().await?;
-        Ok(())
+        // Past the deadline the connection is closed, not returned to the
+        // pool: whether a commit sent just before took effect is unknown,
+        // and the next write's catch-up (or the follower) applies it if it
+        // did; re-sent records then count as duplicates.
+        let mut conn = self.pool.acquire().await?;
+        let written = tokio::time::timeout(ANSWER_DEADLINE, async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            insert_all(&mut tx, acts, refusals, now).await?;
+            let (persons, dwellings) = pairs(acts);
+            upsert_lists(&mut tx, "person_acts", "iin", &grouped(persons)).await?;
+            upsert_lists(&mut tx, "dwelling_acts", "dwelling", &grouped(dwellings)).await?;
+            notify(&mut tx, acts).await?;
+            tx.commit().await?;
+            Ok::<_, LedgerError>(())
+        })
+        .await;
+        written.unwrap_or_else(|_| {
+            drop(conn.detach());
+            Err(LedgerError::Unavailable(format!(
+                "writing a batch: no answer within {} s",
+                ANSWER_DEADLINE.as_secs()
+            )))
+        })
     }
 
     pub(super) async fn write_bulk(
@@ -492,12 +527,16 @@ impl PgLedger {
     /// Waits (at most [`WRITER_WAIT`]) for the ledger's writer lock.
     pub(super) async fn lock_writer(&self) -> Result<PgWriterGuard, LedgerError> {
         let mut slot = self.writer.clone().lock_owned().await;
-        if slot.is_none() {
-            let mut c = self.pool.acquire().await?.detach();
-            set_writer_wait(&mut c).await?;
-            *slot = Some(c);
-        }
-        match take_writer_lock(slot.as_mut().expect("connected above")).await {
+        let taken = answered("taking the writer lock", async {
+            if slot.is_none() {
+                let mut c = self.pool.acquire().await?.detach();
+                set_writer_wait(&mut c).await?;
+                *slot = Some(c);
+            }
+            take_writer_lock(slot.as_mut().expect("connected above")).await
+        })
+        .await;
+        match taken {
             Ok(()) => Ok(PgWriterGuard {
                 slot,
                 released: false,

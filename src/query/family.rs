@@ -28,9 +28,16 @@ pub struct PersonView {
     /// The date of death, when it is on or before `as_of`; null otherwise.
     #[schema(required = true)]
     pub death_date: Option<NaiveDate>,
-    /// The name registered on `as_of`; null when no record names them.
+    /// The name registered on `as_of`; null when no record names them, or
+    /// when it could not be read (then `name_unavailable` says so).
     #[schema(value_type = Option<NameSchema>, required = true)]
     pub name: Option<Name>,
+    /// Present (true) only when the name could not be read: the database
+    /// is out of reach and it was not cached. The family itself is read
+    /// from memory and complete.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    pub name_unavailable: bool,
 }
 
 /// The spouse on `as_of`, with the marriage record.
@@ -104,12 +111,15 @@ fn view(
     on: NaiveDate,
 ) -> PersonView {
     let iin = g.iin(p);
+    let known = names.get(&iin);
     PersonView {
         iin,
         sex: iin.sex().as_str(),
         birth_date: iin.birth_date(),
         death_date: g.death_on(p, on),
-        name: names.get(&iin).and_then(|n| n.on(on)).cloned(),
+        name: known.and_then(|n| n.on(on)).cloned(),
+        // Every person asked for is in a complete map.
+        name_unavailable: known.is_none(),
     }
 }
 
@@ -134,7 +144,9 @@ pub async fn dress(
         }
         iins
     };
-    let names = reg.names(&iins).await?;
+    // From the cache alone while the ledger is out of reach: the family
+    // is in memory, only the names are not.
+    let (names, _) = reg.names_or_cached(&iins).await?;
     let g = reg.graph();
     Ok(skeletons
         .into_iter()

@@ -56,6 +56,10 @@ pub struct Registry {
     snapshot_at: AtomicI64,
     names: names::NameCache,
     names_generation: AtomicU64,
+    /// Until when (Unix ms) names are served from the cache alone, after
+    /// the ledger did not answer: an outage then costs one timeout, not one
+    /// per request.
+    names_down_until: std::sync::atomic::AtomicI64,
     /// Who may ask, and the writer of the record of who asked.
     clients: std::sync::Arc<crate::access::Clients>,
     auditor: std::sync::OnceLock<crate::access::Auditor>,
@@ -148,6 +152,7 @@ impl Registry {
             ),
             names: names::new_cache(),
             names_generation: AtomicU64::new(0),
+            names_down_until: std::sync::atomic::AtomicI64::new(0),
             clients: std::sync::Arc::new(crate::access::Clients::load(ledger.clone()).await?),
             auditor: std::sync::OnceLock::new(),
             audit_spool: parking_lot::Mutex::new(

@@ -37,6 +37,10 @@ pub type NameCache = moka::future::Cache<u64, Arc<Names>>;
 /// the cache to tens of MiB beside the graph's memory budget.
 const NAME_CACHE_ENTRIES: u64 = 200_000;
 
+/// How long names come from the cache alone after the ledger did not
+/// answer, before it is asked again.
+const NAMES_DOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub fn new_cache() -> NameCache {
     moka::future::Cache::builder()
         .max_capacity(NAME_CACHE_ENTRIES)
@@ -71,6 +75,34 @@ impl Registry {
             out.insert(iin, names);
         }
         Ok(out)
+    }
+
+    /// As [`Registry::names`], but while the ledger is out of reach, the
+    /// cached names alone, and `false`: the persons missing from the map
+    /// have a name that could not be read (not "no name registered").
+    pub async fn names_or_cached(
+        &self,
+        iins: &[Iin],
+    ) -> Result<(HashMap<Iin, Arc<Names>>, bool), LedgerError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        if self.names_down_until.load(Ordering::Relaxed) <= now {
+            match self.names(iins).await {
+                Ok(n) => return Ok((n, true)),
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, "names served from the cache alone for {} s", NAMES_DOWN.as_secs());
+                    self.names_down_until
+                        .store(now + NAMES_DOWN.as_millis() as i64, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut out = HashMap::with_capacity(iins.len());
+        for &iin in iins {
+            if let Some(n) = self.names.get(&iin.get()).await {
+                out.insert(iin, n);
+            }
+        }
+        Ok((out, false))
     }
 
     /// Names of each of `iins` read from the ledger, bypassing the cache.
