@@ -259,6 +259,21 @@ async fn checks(backend: Backend) {
         (s, b["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("malformed_json"))
     );
+    // A body far over the size of a check: refused as problem+json.
+    let huge = format!(r#"{{"owner":"{}"}}"#, "7".repeat(3 << 20));
+    let (s, headers, b) = api
+        .send(
+            Request::post("/v1/checks/kinship")
+                .body(Body::from(huge))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")),
+        "{b}"
+    );
+    assert_eq!(headers["content-type"], "application/problem+json");
     let (s, _, b) = api
         .send(
             Request::get("/v1/checks/kinship")

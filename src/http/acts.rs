@@ -8,7 +8,7 @@ use crate::registry::{Line, LineOutcome, LineSplitter, Registry};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,13 +113,12 @@ async fn post_acts(
     let mut split = LineSplitter::default();
     let mut pending = Vec::new();
     if json {
-        let bytes = axum::body::to_bytes(body, MAX_JSON_BODY).await.map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("an application/json body may be at most {MAX_JSON_BODY} bytes; send many acts as application/x-ndjson"),
-            )
-        })?;
+        let bytes = super::small_body(
+            body,
+            MAX_JSON_BODY,
+            "send many acts as application/x-ndjson",
+        )
+        .await?;
         // One (possibly pretty-printed) JSON act, or NDJSON sent as JSON.
         if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
             pending.push(Line::new(1, bytes.to_vec()));

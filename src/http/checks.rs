@@ -3,12 +3,13 @@
 use super::ndjson::{self, NdjsonAnswer};
 use super::openapi::{ClaimName, IinSchema, ViaSide};
 use super::{AppState, Problem, as_of_or_today};
+use crate::acts::MAX_LINE_BYTES;
 use crate::graph::FamilyGraph;
 use crate::iin::Iin;
 use crate::query::checks::{CheckAnswer, CheckRequest, answer};
 use crate::query::{Answer, Reader};
 use crate::resolve::{Claim, ClaimError};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -171,13 +172,23 @@ fn parse_full(body: &[u8]) -> Result<CheckRequest, Problem> {
     responses(
         (status = 200, description = "The answer, confirmed or not, with its evidence", body = CheckAnswer),
         (status = 400, description = "The request is malformed: `malformed_json`, `unknown_field`, `missing_field`, \
-            `invalid_field`, `invalid_iin`, `unknown_claim`, `invalid_via`, `via_required`, `via_not_applicable`, `invalid_date`",
+            `invalid_field`, `invalid_iin`, `unknown_claim`, `invalid_via`, `via_required`, `via_not_applicable`, `invalid_date`; \
+            `body_unreadable`",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`body_too_large`: a body over 64 KiB",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`not_ready`: the graph is still being built",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn check_one(reader: Reader, body: Bytes) -> Result<Answer<CheckAnswer>, Problem> {
+async fn check_one(reader: Reader, body: Body) -> Result<Answer<CheckAnswer>, Problem> {
+    // A check is a line of a batch: no bigger.
+    let body = super::small_body(
+        body,
+        MAX_LINE_BYTES,
+        "a kinship check is a small JSON object",
+    )
+    .await?;
     let req = parse_check(&body)?;
     Ok(reader.kinship(&req).await?)
 }

@@ -473,6 +473,43 @@ pub fn as_of_or_today(s: Option<&str>) -> Result<chrono::NaiveDate, Problem> {
     }
 }
 
+/// Reads a body that must be small (one JSON request): 413
+/// `body_too_large` beyond `max` bytes (`hint` says what to send instead),
+/// read on to its end so a client that writes before reading gets the
+/// answer; 400 `body_unreadable` when the connection breaks.
+pub async fn small_body(
+    body: axum::body::Body,
+    max: usize,
+    hint: &str,
+) -> Result<bytes::Bytes, Problem> {
+    use futures_util::StreamExt;
+    let mut buf = bytes::BytesMut::new();
+    let mut over = false;
+    let mut input = body.into_data_stream();
+    while let Some(chunk) = input.next().await {
+        let chunk = chunk.map_err(|_| {
+            Problem::bad_request(
+                "body_unreadable",
+                "the request body could not be read to its end",
+            )
+        })?;
+        over |= buf.len() + chunk.len() > max;
+        if over {
+            buf.clear();
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if over {
+        return Err(Problem::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("this body may be at most {max} bytes; {hint}"),
+        ));
+    }
+    Ok(buf.freeze())
+}
+
 /// The `X-Ledger-Seq` header: which ledger sequence number an answer reflects.
 pub const SEQ_HEADER: &str = "x-ledger-seq";
 
