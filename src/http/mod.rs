@@ -487,12 +487,7 @@ pub async fn small_body(
     let mut over = false;
     let mut input = body.into_data_stream();
     while let Some(chunk) = input.next().await {
-        let chunk = chunk.map_err(|_| {
-            Problem::bad_request(
-                "body_unreadable",
-                "the request body could not be read to its end",
-            )
-        })?;
+        let chunk = chunk.map_err(|_| Problem::body_unreadable())?;
         over |= buf.len() + chunk.len() > max;
         if over {
             buf.clear();

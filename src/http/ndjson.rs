@@ -159,12 +159,7 @@ impl BatchBody {
             let mut over: Option<Problem> = None;
             let mut input = body.into_data_stream();
             while let Some(chunk) = input.next().await {
-                let chunk = chunk.map_err(|_| {
-                    Problem::bad_request(
-                        "body_unreadable",
-                        "the request body could not be read to its end",
-                    )
-                })?;
+                let chunk = chunk.map_err(|_| Problem::body_unreadable())?;
                 if over.is_some() {
                     // Read on (and drop) to the end, so a client that sends
                     // everything before reading gets the answer, not a reset.

@@ -54,6 +54,13 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
+    pub fn body_unreadable() -> Problem {
+        Problem::bad_request(
+            "body_unreadable",
+            "the request body could not be read to its end",
+        )
+    }
+
     pub fn person_unknown() -> Problem {
         Problem::new(
             StatusCode::NOT_FOUND,

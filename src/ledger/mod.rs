@@ -305,14 +305,23 @@ pub fn normalize_url(url: &str) -> Result<(String, Backend), LedgerError> {
 async fn read<T>(
     f: impl std::future::Future<Output = Result<T, LedgerError>>,
 ) -> Result<T, LedgerError> {
-    tokio::time::timeout(READ_TIMEOUT, f)
-        .await
-        .unwrap_or_else(|_| {
-            Err(LedgerError::Unavailable(format!(
-                "no answer within {} s",
-                READ_TIMEOUT.as_secs()
-            )))
-        })
+    within(READ_TIMEOUT, "reading", f).await
+}
+
+/// `f`, or `Unavailable` when the database has not answered `what` within
+/// `limit` (one that hangs answers nothing and fires none of its own
+/// timeouts).
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, LedgerError>>,
+) -> Result<T, LedgerError> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+        Err(LedgerError::Unavailable(format!(
+            "{what}: no answer within {} s",
+            limit.as_secs()
+        )))
+    })
 }
 
 fn corrupt(what: impl std::fmt::Display) -> LedgerError {

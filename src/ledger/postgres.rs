@@ -46,14 +46,7 @@ async fn answered<T>(
     what: &str,
     f: impl std::future::Future<Output = Result<T, LedgerError>>,
 ) -> Result<T, LedgerError> {
-    tokio::time::timeout(ANSWER_DEADLINE, f)
-        .await
-        .unwrap_or_else(|_| {
-            Err(LedgerError::Unavailable(format!(
-                "{what}: no answer within {} s",
-                ANSWER_DEADLINE.as_secs()
-            )))
-        })
+    super::within(ANSWER_DEADLINE, what, f).await
 }
 
 /// Holds the ledger's writer lock; [`PgWriterGuard::release`] gives it back
@@ -224,7 +217,7 @@ impl PgLedger {
         // and the next write's catch-up (or the follower) applies it if it
         // did; re-sent records then count as duplicates.
         let mut conn = self.pool.acquire().await?;
-        let written = tokio::time::timeout(ANSWER_DEADLINE, async {
+        let written = answered("writing a batch", async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             insert_all(&mut tx, acts, refusals, now).await?;
             let (persons, dwellings) = pairs(acts);
@@ -235,13 +228,10 @@ impl PgLedger {
             Ok::<_, LedgerError>(())
         })
         .await;
-        written.unwrap_or_else(|_| {
+        if matches!(written, Err(LedgerError::Unavailable(_))) {
             drop(conn.detach());
-            Err(LedgerError::Unavailable(format!(
-                "writing a batch: no answer within {} s",
-                ANSWER_DEADLINE.as_secs()
-            )))
-        })
+        }
+        written
     }
 
     pub(super) async fn write_bulk(
