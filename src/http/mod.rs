@@ -168,7 +168,13 @@ impl From<crate::query::ReadError> for Problem {
 /// The API's routes and its OpenAPI document, built from the same
 /// declarations (each module registers its handlers with `routes!`).
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    api_with(OpenApiRouter::new())
+}
+
+/// [`api`] and `extra` routes (tests add one).
+fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(extra)
         .merge(health::router())
         .merge(metrics::router())
         .merge(acts::router())
@@ -188,8 +194,14 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState) -> Router {
+    router_over(state, api())
+}
+
+fn router_over(
+    state: AppState,
+    (routes, doc): (Router<AppState>, utoipa::openapi::OpenApi),
+) -> Router {
     metrics::handle();
-    let (routes, doc) = api();
     let known = Arc::new(params::KnownParams::from_doc(&doc));
     let needs = access::Needs::from_doc(&doc);
     routes
@@ -510,3 +522,50 @@ pub const SEQ_HEADER: &str = "x-ledger-seq";
 
 /// The request header naming the ledger seq an answer must reflect.
 pub const MIN_SEQ_HEADER: &str = "x-min-ledger-seq";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A route that reveals a person without going through `query`.
+    #[utoipa::path(
+        get,
+        path = "/v1/bypass",
+        security(("api_key" = ["checks"])),
+        responses((status = 200, description = "a person"))
+    )]
+    async fn bypass() -> axum::Json<serde_json::Value> {
+        axum::Json(serde_json::json!({"iin": "750412301013"}))
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_bypassed_the_audit_is_withheld() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("l.db");
+        let ledger = crate::ledger::Ledger::open(db.to_str().unwrap())
+            .await
+            .unwrap();
+        let reg = Arc::new(Registry::open(ledger).await.unwrap());
+        let key = "k".repeat(40);
+        reg.clients()
+            .add_with_key("t", crate::access::Scopes::all(), &key)
+            .await
+            .unwrap();
+        let routes = OpenApiRouter::new().routes(utoipa_axum::routes!(bypass));
+        let app = router_over(AppState::ready(reg), api_with(routes));
+        let req = axum::http::Request::get("/v1/bypass")
+            .header("authorization", format!("Bearer {key}"))
+            .header("x-purpose", "test")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 500);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("\"internal\""), "{text}");
+        assert!(!text.contains("750412301013"), "the person leaked: {text}");
+    }
+}
