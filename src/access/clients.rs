@@ -257,7 +257,12 @@ impl Clients {
             return Err(ClientError::Unknown(name.to_owned()));
         }
         self.by_hash.write().retain(|_, c| c.name != name);
-        self.refresh().await?;
+        if let Some(c) = self.subjects.write().get_mut(name) {
+            *c = Arc::new(Client {
+                revoked_at: Some(now_micros()),
+                ..(**c).clone()
+            });
+        }
         Ok(())
     }
 }

@@ -14,7 +14,6 @@ use crate::registry::Registry;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -60,13 +60,16 @@ pub struct PgWriterGuard {
 impl PgWriterGuard {
     pub(super) async fn release(mut self) {
         if let Some(c) = self.slot.as_mut() {
-            let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(WRITER_LOCK)
-                .execute(c);
-            // Unanswered: the guard drops the connection, which unlocks.
-            if let Ok(Ok(_)) = tokio::time::timeout(ANSWER_DEADLINE, unlock).await {
-                self.released = true;
-            }
+            let unlock = async {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(WRITER_LOCK)
+                    .execute(c)
+                    .await?;
+                Ok(())
+            };
+            // Failed or unanswered: the guard drops the connection, which
+            // unlocks.
+            self.released = answered("releasing the writer lock", unlock).await.is_ok();
         }
     }
 }

@@ -146,7 +146,7 @@ pub async fn dress(
     };
     // From the cache alone while the ledger is out of reach: the family
     // is in memory, only the names are not.
-    let (names, _) = reg.names_or_cached(&iins).await?;
+    let names = reg.names_or_cached(&iins).await?;
     let g = reg.graph();
     Ok(skeletons
         .into_iter()

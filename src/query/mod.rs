@@ -102,6 +102,23 @@ impl Reader {
         Ok(Answer { value, seq })
     }
 
+    /// `f` of the person `iin` under one read lock, with the seq it reads;
+    /// `PersonUnknown` (recorded) when the graph has no such person.
+    async fn in_graph<T>(
+        &self,
+        iin: Iin,
+        f: impl FnOnce(&crate::graph::FamilyGraph, crate::graph::PersonId) -> T,
+    ) -> Result<(T, i64), ReadError> {
+        let found = {
+            let g = self.reg.graph();
+            g.person(iin).map(|p| (f(&g, p), self.reg.applied_seq()))
+        };
+        match found {
+            Some(x) => Ok(x),
+            None => Err(self.unknown(iin).await),
+        }
+    }
+
     /// "No such person" is an answer about `iin` too.
     async fn unknown(&self, iin: Iin) -> ReadError {
         match self.record("not_found", vec![iin]).await {
@@ -134,14 +151,9 @@ impl Reader {
         iin: Iin,
         as_of: NaiveDate,
     ) -> Result<Answer<family::FamilyAnswer>, ReadError> {
-        let found = {
-            let g = self.reg.graph();
-            g.person(iin)
-                .map(|p| (family::skeleton(&g, p, as_of), self.reg.applied_seq()))
-        };
-        let Some((sk, seq)) = found else {
-            return Err(self.unknown(iin).await);
-        };
+        let (sk, seq) = self
+            .in_graph(iin, |g, p| family::skeleton(g, p, as_of))
+            .await?;
         let answer = family::dress(&self.reg, vec![sk])
             .await?
             .pop()
@@ -183,14 +195,9 @@ impl Reader {
         iin: Iin,
         on: NaiveDate,
     ) -> Result<Answer<relatives::Relatives>, ReadError> {
-        let found = {
-            let g = self.reg.graph();
-            g.person(iin)
-                .map(|me| (relatives::find(&g, me, on), self.reg.applied_seq()))
-        };
-        let Some((answer, seq)) = found else {
-            return Err(self.unknown(iin).await);
-        };
+        let (answer, seq) = self
+            .in_graph(iin, |g, me| relatives::find(g, me, on))
+            .await?;
         let iins = answer.persons().collect();
         self.give(answer, seq, "answered", iins).await
     }
@@ -202,9 +209,9 @@ impl Reader {
             self.record("not_found", Vec::new()).await?;
             return Err(ReadError::ActUnknown);
         };
-        let iins = rec.act.persons();
-        self.give(persons::ActView::from(rec), seq, "answered", iins)
-            .await
+        let view = persons::ActView::from(rec);
+        let iins = view.persons.clone();
+        self.give(view, seq, "answered", iins).await
     }
 
     /// A page of refused records (`code` only, if given), oldest first.

@@ -51,6 +51,15 @@ impl Registry {
     /// Names of each of `iins` (every IIN asked for gets an entry, empty
     /// when no name is registered).
     pub async fn names(&self, iins: &[Iin]) -> Result<HashMap<Iin, Arc<Names>>, LedgerError> {
+        let (mut out, missing) = self.cached_names(iins).await;
+        if !missing.is_empty() {
+            self.read_names(&missing, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    /// The cached names of `iins`, and those not cached.
+    async fn cached_names(&self, iins: &[Iin]) -> (HashMap<Iin, Arc<Names>>, Vec<Iin>) {
         let mut out = HashMap::with_capacity(iins.len());
         let mut missing = Vec::new();
         for &iin in iins {
@@ -61,11 +70,18 @@ impl Registry {
                 None => missing.push(iin),
             }
         }
-        if missing.is_empty() {
-            return Ok(out);
-        }
+        (out, missing)
+    }
+
+    /// Reads the names of `missing` from the ledger into `out`, caching
+    /// them unless a write raced with the read.
+    async fn read_names(
+        &self,
+        missing: &[Iin],
+        out: &mut HashMap<Iin, Arc<Names>>,
+    ) -> Result<(), LedgerError> {
         let generation = self.names_generation.load(Ordering::Acquire);
-        let found = self.names_from_ledger(&missing).await?;
+        let found = self.names_from_ledger(missing).await?;
         let fresh = self.names_generation.load(Ordering::Acquire) == generation;
         for (iin, names) in found {
             let names = Arc::new(names);
@@ -74,35 +90,30 @@ impl Registry {
             }
             out.insert(iin, names);
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// As [`Registry::names`], but while the ledger is out of reach, the
-    /// cached names alone, and `false`: the persons missing from the map
-    /// have a name that could not be read (not "no name registered").
+    /// As [`Registry::names`], but while the ledger is out of reach the
+    /// cached names alone: a person missing from the map has a name that
+    /// could not be read (not "no name registered").
     pub async fn names_or_cached(
         &self,
         iins: &[Iin],
-    ) -> Result<(HashMap<Iin, Arc<Names>>, bool), LedgerError> {
+    ) -> Result<HashMap<Iin, Arc<Names>>, LedgerError> {
+        let (mut out, missing) = self.cached_names(iins).await;
         let now = chrono::Utc::now().timestamp_millis();
-        if self.names_down_until.load(Ordering::Relaxed) <= now {
-            match self.names(iins).await {
-                Ok(n) => return Ok((n, true)),
-                Err(e) if e.is_unavailable() => {
-                    tracing::warn!(error = %e, "names served from the cache alone for {} s", NAMES_DOWN.as_secs());
-                    self.names_down_until
-                        .store(now + NAMES_DOWN.as_millis() as i64, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
-            }
+        if missing.is_empty() || self.names_down_until.load(Ordering::Relaxed) > now {
+            return Ok(out);
         }
-        let mut out = HashMap::with_capacity(iins.len());
-        for &iin in iins {
-            if let Some(n) = self.names.get(&iin.get()).await {
-                out.insert(iin, n);
+        match self.read_names(&missing, &mut out).await {
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "names served from the cache alone for {} s", NAMES_DOWN.as_secs());
+                self.names_down_until
+                    .store(now + NAMES_DOWN.as_millis() as i64, Ordering::Relaxed);
+                Ok(out)
             }
+            r => r.map(|()| out),
         }
-        Ok((out, false))
     }
 
     /// Names of each of `iins` read from the ledger, bypassing the cache.
