@@ -163,6 +163,88 @@ fn serve_killed_during_a_large_post_loses_and_doubles_nothing() {
     );
 }
 
+/// Answers given while the database could not take their audit records
+/// (SQLite's write lock held by another connection): each record is in the
+/// local audit log before its answer goes out, so after `serve` is killed
+/// with SIGKILL the next start moves every one into the ledger, and a start
+/// after that moves none twice.
+#[test]
+fn serve_killed_with_audit_records_in_its_log_keeps_each_once() {
+    const CHECK: &str = r#"{"owner":"750412301013","applicant":"020115501032","claim":"child"}"#;
+    const N: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger.db");
+    let url = db.to_str().unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let reg = Registry::open(Ledger::open(&url).await.unwrap())
+            .await
+            .unwrap();
+        let (name, ndjson, _) = &common::fixtures::all()[0];
+        reg.ingest(&common::fixtures::lines(ndjson), name)
+            .await
+            .unwrap();
+        reg.ledger().close().await;
+        common::authorize_ledger(&url).await;
+    });
+    let json = [("Content-Type", "application/json")];
+    let lookups = |addr| {
+        let r = request(
+            addr,
+            "GET",
+            "/v1/persons/020115501032/lookups?limit=500",
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", r.json());
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["route"] == "POST /v1/checks/kinship")
+            .count()
+    };
+
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = serve(&db, addr, &[]);
+    wait_ready(addr);
+    let mut blocker = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c
+    });
+    for _ in 0..N {
+        let r = request(addr, "POST", "/v1/checks/kinship", &json, CHECK.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.json());
+        assert_eq!(r.json()["confirmed"], true);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let in_db: i64 = rt.block_on(async {
+        let n = sqlx::query_scalar("SELECT count(*) FROM audit")
+            .fetch_one(&mut blocker)
+            .await
+            .unwrap();
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        n
+    });
+    assert_eq!(in_db, 0, "the records were still only in the log");
+
+    for start in ["after the kill", "once more"] {
+        let mut child = serve(&db, addr, &[]);
+        wait_ready(addr);
+        assert_eq!(lookups(addr), N, "{start}: each answer's record, once");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 /// A SQLite ledger on a small filesystem of its own, filled up: writes are
 /// refused with 503 and leave nothing behind; once there is room they are
 /// taken again, and the ledger still opens to the same graph.
@@ -239,9 +321,20 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers() {
         (reg.applied_seq(), reg.graph().canonical().digest()),
         before
     );
+    // An answer whose audit record cannot be written is withheld.
+    let spouse: Value = serde_json::from_str(first[1]).unwrap();
+    let family = format!(
+        "/v1/persons/{}/family",
+        spouse["spouses"][0].as_str().unwrap()
+    );
+    let (status, text) = get(&app, &family).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("audit_unavailable"), "{text}");
 
     // Room again: the same records are taken.
     std::fs::remove_file(&filler).unwrap();
+    let (status, text) = get(&app, &family).await;
+    assert_eq!(status, 200, "{text}");
     let out = reg.ingest(&common::numbered(rest), "rest").await.unwrap();
     assert!(reg.applied_seq() > before.0, "{out:?}");
     let now = reg.graph().canonical().digest();
@@ -256,6 +349,19 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers() {
         "the ledger opens to the same graph"
     );
     again.ledger().close().await;
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (u16, String) {
+    let req = axum::http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A TCP proxy in front of PostgreSQL that can stop forwarding (a server
@@ -413,7 +519,7 @@ async fn a_hanging_or_unreachable_database_keeps_memory_answers_and_recovers() {
             .unwrap();
     }
     let spool = tempfile::tempdir().unwrap();
-    reg.set_audit_spool(Some(spool.path().join("audit-spool")));
+    reg.set_audit_log(Some(spool.path().join("audit-log")));
     let app = common::app(reg.clone()).await;
     const CHECK: &str = r#"{"owner":"750412301013","applicant":"020115501032","claim":"child"}"#;
     // Names of the first family are cached by asking once.

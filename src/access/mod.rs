@@ -10,7 +10,7 @@
 mod audit;
 mod clients;
 mod jwt;
-mod spool;
+mod log;
 
 pub use audit::{AuditError, Auditor};
 pub use clients::{Client, ClientError, Clients, CredentialError};

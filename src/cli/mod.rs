@@ -97,12 +97,15 @@ struct HttpArgs {
     /// (503 `ledger_behind` beyond).
     #[arg(long, env = "KINSHIP_MIN_SEQ_WAIT_MS", default_value_t = 2000)]
     min_seq_wait_ms: u64,
-    /// File where audit records wait while the database cannot take them
-    /// [default: beside a SQLite ledger (`<file>.audit-spool`); for
-    /// PostgreSQL, `audit-spool` in the snapshot folder; with neither,
-    /// answers are withheld while the database is out of reach].
-    #[arg(long, env = "KINSHIP_AUDIT_SPOOL")]
-    audit_spool: Option<PathBuf>,
+    /// Folder where each answer's audit record is fsynced before the
+    /// answer goes out, and from where it moves into the database (also
+    /// while the database is out of reach) [default: beside a SQLite
+    /// ledger (`<file>.audit-log`); for PostgreSQL, `audit-log` in the
+    /// snapshot folder; with neither, each group of records is a database
+    /// transaction and answers are withheld while it is out of reach].
+    /// One process per folder: replicas need one each.
+    #[arg(long, env = "KINSHIP_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
     /// Requests per second each client may send (429 `rate_limited` with
     /// Retry-After beyond; 0: no cap).
     #[arg(long, env = "KINSHIP_CLIENT_RATE", default_value_t = 50_000)]
@@ -584,17 +587,18 @@ async fn serve(
     let ledger = Ledger::open(db).await.context("opening the ledger")?;
     let building = {
         let (state, snapshots) = (state.clone(), snapshots.clone());
-        let spool = args.audit_spool.clone();
+        let audit_log = args.audit_log.clone();
         tokio::spawn(async move {
             let (registry, _) = Registry::open_with(ledger, snapshots.as_ref()).await?;
             if let Some(i) = issuer {
                 registry.clients().set_issuer(i);
             }
-            if let Some(p) = spool {
-                registry.set_audit_spool(Some(p));
+            if let Some(p) = audit_log {
+                registry.set_audit_log(Some(p));
             } else if registry.ledger().backend() == crate::ledger::Backend::Postgres {
-                registry.set_audit_spool(snapshots.as_ref().map(|s| s.dir.join("audit-spool")));
+                registry.set_audit_log(snapshots.as_ref().map(|s| s.dir.join("audit-log")));
             }
+            registry.start_audit().context("starting the audit")?;
             let registry = Arc::new(registry);
             registry.clients().spawn_refresh(CLIENTS_REFRESH);
             state.set_ready(registry.clone());
@@ -623,6 +627,12 @@ async fn serve(
         }
     };
     building.abort();
+    if let Some(registry) = state.registry() {
+        // What the log holds is moved in at the next start otherwise.
+        if let Err(e) = registry.audit_settled().await {
+            tracing::warn!(error = %e, "audit records stay in the log until the next start");
+        }
+    }
     if let (Some(s), Some(registry)) = (snapshots, state.registry()) {
         snapshot_if_new(registry, &s).await;
     }

@@ -58,6 +58,12 @@ pub struct LookupRow {
     pub outcome: String,
 }
 
+/// The `meta` key prefix of an audit log's mark.
+const AUDIT_LOG: &str = "audit_log:";
+
+const SET_META: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
 /// Records indexed together by the background indexer, at most.
 const INDEX_GROUP: i64 = 20_000;
 
@@ -180,13 +186,43 @@ impl Ledger {
         Ok(n == 1)
     }
 
-    /// Appends audit records atomically (the group commit); they are
-    /// indexed by person later, by [`Ledger::index_audit`].
-    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), LedgerError> {
-        match self {
-            Ledger::Sqlite(l) => l.append_audit(rows).await,
-            Ledger::Postgres(l) => l.append_audit(rows).await,
+    /// Appends audit records atomically, with `mark` — (log, position):
+    /// how far that audit log is stored — in the same transaction; they
+    /// are indexed by person later, by [`Ledger::index_audit`].
+    pub async fn append_audit(
+        &self,
+        rows: &[AuditRow],
+        mark: Option<(&str, &str)>,
+    ) -> Result<(), LedgerError> {
+        if rows.is_empty() && mark.is_none() {
+            return Ok(());
         }
+        let mark = mark.map(|(log, pos)| (format!("{AUDIT_LOG}{log}"), pos));
+        let mark = mark.as_ref().map(|(k, v)| (k.as_str(), *v));
+        match self {
+            Ledger::Sqlite(l) => l.append_audit(rows, mark).await,
+            Ledger::Postgres(l) => l.append_audit(rows, mark).await,
+        }
+    }
+
+    /// How far the audit log `log` is stored, as [`Ledger::append_audit`]
+    /// last marked it.
+    pub async fn audit_log_mark(&self, log: &str) -> Result<Option<String>, LedgerError> {
+        const SQL: &str = "SELECT value FROM meta WHERE key = $1";
+        let key = format!("{AUDIT_LOG}{log}");
+        read(async {
+            match self {
+                Ledger::Sqlite(l) => Ok(sqlx::query_scalar(SQL)
+                    .bind(&key)
+                    .fetch_optional(&l.pool)
+                    .await?),
+                Ledger::Postgres(l) => Ok(sqlx::query_scalar(SQL)
+                    .bind(&key)
+                    .fetch_optional(&l.pool)
+                    .await?),
+            }
+        })
+        .await
     }
 
     /// Indexes a group of audit records by person; false when none waits.
@@ -263,11 +299,15 @@ fn merged(mut rows: Vec<LookupRow>, limit: u32) -> Vec<LookupRow> {
 const INDEXED_UPTO: &str = "audit_indexed_upto";
 
 impl SqliteLedger {
-    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), LedgerError> {
-        // One statement per group in the usual case: SQLite commits it on
+    async fn append_audit(
+        &self,
+        rows: &[AuditRow],
+        mark: Option<(&str, &str)>,
+    ) -> Result<(), LedgerError> {
+        // One statement per group when that is all: SQLite commits it on
         // its own, and each round trip to its worker thread counts
         // (a transaction around it was three more).
-        if rows.len() <= ROWS {
+        if mark.is_none() && rows.len() <= ROWS {
             audit_insert_sqlite(&self.pool, rows).await?;
             return Ok(());
         }
@@ -276,6 +316,13 @@ impl SqliteLedger {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in rows.chunks(ROWS) {
             audit_insert_sqlite(&mut *tx, chunk).await?;
+        }
+        if let Some((key, value)) = mark {
+            sqlx::query(SET_META)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -310,7 +357,7 @@ impl SqliteLedger {
             tx.commit().await?;
             tokio::task::yield_now().await;
         }
-        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        sqlx::query(SET_META)
             .bind(INDEXED_UPTO)
             .bind(last.to_string())
             .execute(&self.pool)
@@ -397,8 +444,23 @@ async fn insert_persons_sqlite(
 }
 
 impl PgLedger {
-    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), LedgerError> {
+    async fn append_audit(
+        &self,
+        rows: &[AuditRow],
+        mark: Option<(&str, &str)>,
+    ) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
+        if let Some((key, value)) = mark {
+            sqlx::query(SET_META)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(());
+        }
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT nextval(pg_get_serial_sequence('audit', 'id')) FROM generate_series(1, $1)",
         )

@@ -239,6 +239,8 @@ impl Reader {
         limit: u32,
     ) -> Result<Answer<Vec<LookupRow>>, ReadError> {
         let seq = self.reg.applied_seq();
+        // Every answer given so far is listed.
+        self.reg.audit_settled().await?;
         let rows = self.reg.ledger().lookups(iin, before, limit).await?;
         self.give(rows, seq, "answered", vec![iin]).await
     }

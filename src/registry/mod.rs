@@ -64,7 +64,7 @@ pub struct Registry {
     clients: std::sync::Arc<crate::access::Clients>,
     auditor: std::sync::OnceLock<crate::access::Auditor>,
     /// Where audit records wait while the database cannot take them.
-    audit_spool: parking_lot::Mutex<Option<std::path::PathBuf>>,
+    audit_log: parking_lot::Mutex<Option<std::path::PathBuf>>,
 }
 
 /// What a replay did.
@@ -155,10 +155,10 @@ impl Registry {
             names_down_until: std::sync::atomic::AtomicI64::new(0),
             clients: std::sync::Arc::new(crate::access::Clients::load(ledger.clone()).await?),
             auditor: std::sync::OnceLock::new(),
-            audit_spool: parking_lot::Mutex::new(
+            audit_log: parking_lot::Mutex::new(
                 ledger
                     .sqlite_file()
-                    .map(|f| std::path::PathBuf::from(format!("{}.audit-spool", f.display()))),
+                    .map(|f| std::path::PathBuf::from(format!("{}.audit-log", f.display()))),
             ),
             ledger,
         };
@@ -170,11 +170,41 @@ impl Registry {
         &self.clients
     }
 
-    /// Where audit records wait while the database cannot take them
-    /// (beside a SQLite ledger by default; none for PostgreSQL unless
-    /// set). Takes effect if set before the first answer is audited.
-    pub fn set_audit_spool(&self, path: Option<std::path::PathBuf>) {
-        *self.audit_spool.lock() = path;
+    /// The folder where audit records are made durable before their
+    /// answers go out, and from where they move into the database (beside
+    /// a SQLite ledger by default; none for PostgreSQL unless set: then
+    /// each group is a database transaction). Takes effect if set before
+    /// the auditor starts ([`Registry::start_audit`] or the first answer).
+    pub fn set_audit_log(&self, path: Option<std::path::PathBuf>) {
+        *self.audit_log.lock() = path;
+    }
+
+    /// Starts the audit's writer (and moves in what an earlier process
+    /// left in its log); fails when the log folder cannot be opened.
+    pub fn start_audit(&self) -> std::io::Result<&crate::access::Auditor> {
+        if let Some(a) = self.auditor.get() {
+            return Ok(a);
+        }
+        // Held while starting: a second start would find the folder locked.
+        let log = self.audit_log.lock();
+        if let Some(a) = self.auditor.get() {
+            return Ok(a);
+        }
+        let a = crate::access::Auditor::start(self.ledger.for_audit(), AUDIT_WAIT, log.as_deref())?;
+        Ok(self.auditor.get_or_init(|| a))
+    }
+
+    fn auditor(&self) -> Result<&crate::access::Auditor, crate::access::AuditError> {
+        self.start_audit().map_err(|e| {
+            tracing::error!(error = %e, "the audit cannot start");
+            crate::access::AuditError::Unavailable(format!("the audit log: {e}"))
+        })
+    }
+
+    /// Returns once every audit record written so far is in the database
+    /// (what a lookup of the audit waits for).
+    pub async fn audit_settled(&self) -> Result<(), crate::access::AuditError> {
+        self.auditor()?.settled().await
     }
 
     /// Records that `caller` was answered on `route` with `outcome`,
@@ -200,16 +230,7 @@ impl Registry {
             outcome: outcome.to_owned(),
             iins,
         };
-        self.auditor
-            .get_or_init(|| {
-                crate::access::Auditor::start(
-                    self.ledger.for_audit(),
-                    AUDIT_WAIT,
-                    self.audit_spool.lock().clone(),
-                )
-            })
-            .record(row)
-            .await
+        self.auditor()?.record(row).await
     }
 
     pub fn ledger(&self) -> &Ledger {
