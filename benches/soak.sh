@@ -80,7 +80,7 @@ EOF
 wait $wrkpid
 kill $sampler 2>/dev/null || true
 echo "RSS at end: $(rss) KiB"
-sleep 3  # the audit spool, if anything went to it, is moved in meanwhile
+sleep 3  # the audit log is moved into the database meanwhile
 read -r driver < "$dir/driver.out"
 echo "driver: $driver"
 wrk_total=$(awk '/requests in/ {print $1}' "$dir/wrk.out")
