@@ -146,6 +146,7 @@ async fn every_v1_route_needs_a_credential_a_scope_and_a_purpose() {
     for (method, uri) in [
         ("GET", "/v1/persons/720415300125"),
         ("GET", "/v1/persons/720415300125/relatives"),
+        ("GET", "/v1/relations?a=720415300125&b=750101400219"),
         ("GET", "/v1/acts/B-2001-0002"),
         ("GET", "/v1/refused"),
         ("GET", "/v1/persons/720415300125/lookups"),
@@ -444,7 +445,13 @@ async fn every_personal_data_route_is_audited() {
         ("GET", "/v1/acts/{act_id}", ""),
         ("GET", "/v1/refused", ""),
         ("GET", "/v1/persons/{iin}/lookups", ""),
+        ("GET", "/v1/relations", ""),
     ];
+    // Query strings of the routes that take their persons there.
+    let query = |path: &str| match path {
+        "/v1/relations" => "?a=010305500121&b=750101400219",
+        _ => "",
+    };
     let mut covered = 0;
     for (path, item) in &doc.paths.paths {
         for (method, op) in [("GET", &item.get), ("POST", &item.post)] {
@@ -466,7 +473,8 @@ async fn every_personal_data_route_is_audited() {
             let uri = path
                 .replace("{iin}", "010305500121")
                 .replace("{dwelling}", "D-1")
-                .replace("{act_id}", "B-2001-0002");
+                .replace("{act_id}", "B-2001-0002")
+                + query(path);
             let before = audit_count(&reg).await;
             let a = call(
                 &app,

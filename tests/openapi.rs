@@ -34,6 +34,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/persons/{iin}/relatives"),
     ("GET", "/v1/persons/{iin}/lookups"),
     ("GET", "/v1/acts/{act_id}"),
+    ("GET", "/v1/relations"),
 ];
 
 const OWNER: &str = "750101400219";
@@ -126,6 +127,7 @@ fn sample(method: &str, path: &str) -> Request<Body> {
         "{path}: give its path parameters sample values"
     );
     match (method, path) {
+        ("GET", "/v1/relations") => get(&format!("{uri}?a={OWNER}&b={CHILD}")),
         ("GET", _) => get(&uri),
         ("POST", "/v1/acts") => post(&uri, "application/x-ndjson", ACTS),
         ("POST", "/v1/checks/kinship") => post(

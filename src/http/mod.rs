@@ -15,6 +15,7 @@ mod params;
 mod persons;
 pub mod problem;
 mod refused;
+mod relations;
 
 pub use checks::parse_check;
 pub use family::parse_family_line;
@@ -181,6 +182,7 @@ fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openap
         .merge(checks::router())
         .merge(family::router())
         .merge(persons::router())
+        .merge(relations::router())
         .merge(refused::router())
         .merge(audit::router())
         .split_for_parts();

@@ -3,7 +3,7 @@
 //! answered by `query::persons` and `query::relatives`.
 
 use super::Problem;
-use super::family::{AsOf, path_iin};
+use super::family::path_iin;
 use super::openapi::IinSchema;
 use super::params::Params;
 use super::{AppState, as_of_or_today};
@@ -13,6 +13,20 @@ use crate::query::{Answer, Reader};
 use axum::extract::Path;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// The `as_of` and `max_degree` query parameters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOfDegree {
+    /// The date relations are evaluated on (`YYYY-MM-DD`); today in
+    /// Kazakhstan when absent.
+    #[param(value_type = chrono::NaiveDate, required = false, example = "2025-06-01")]
+    pub as_of: Option<String>,
+    /// How far `by_name` looks: births counted along a path (1-6,
+    /// default 4).
+    #[param(value_type = u8, required = false, example = 4)]
+    pub max_degree: Option<String>,
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,15 +99,17 @@ async fn act(reader: Reader, Path(act_id): Path<String>) -> Result<Answer<ActVie
 /// Everyone related to the person on `as_of`, by kind, each with the
 /// evidence. Candidates are found along the graph and each is confirmed
 /// by the resolver, so this page never disagrees with a kinship check.
+/// `by_name` groups everyone within `max_degree` by what they are to the
+/// person, in Russian, Kazakh and English (the relation finder).
 #[utoipa::path(
     get,
     path = "/v1/persons/{iin}/relatives",
     security(("api_key" = ["investigate"])),
     tag = "staff",
-    params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOf),
+    params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOfDegree),
     responses(
         (status = 200, description = "The relatives on `as_of`", body = Relatives),
-        (status = 400, description = "`invalid_iin` (path iin) or `invalid_date` (as_of)",
+        (status = 400, description = "`invalid_iin` (path iin), `invalid_date` (as_of) or `invalid_degree` (max_degree)",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`person_unknown`: the registry has no record of this person",
             body = Problem, content_type = "application/problem+json"),
@@ -104,9 +120,10 @@ async fn act(reader: Reader, Path(act_id): Path<String>) -> Result<Answer<ActVie
 async fn relatives(
     reader: Reader,
     Path(iin): Path<String>,
-    Params(q): Params<AsOf>,
+    Params(q): Params<AsOfDegree>,
 ) -> Result<Answer<Relatives>, Problem> {
     let iin = path_iin(&iin)?;
     let on = as_of_or_today(q.as_of.as_deref())?;
-    Ok(reader.relatives(iin, on).await?)
+    let degree = super::relations::max_degree(q.max_degree.as_deref())?;
+    Ok(reader.relatives(iin, on, degree).await?)
 }

@@ -18,6 +18,7 @@
 pub mod checks;
 pub mod family;
 pub mod persons;
+pub mod relations;
 pub mod relatives;
 pub mod schema;
 
@@ -189,15 +190,48 @@ impl Reader {
         self.give(card, seq, "answered", iins).await
     }
 
-    /// Everyone related to the person on `on`, by kind.
+    /// Everyone related to the person on `on`, by kind, and everyone
+    /// within `max_degree` by relation name.
     pub async fn relatives(
         &self,
         iin: Iin,
         on: NaiveDate,
+        max_degree: u8,
     ) -> Result<Answer<relatives::Relatives>, ReadError> {
         let (answer, seq) = self
-            .in_graph(iin, |g, me| relatives::find(g, me, on))
+            .in_graph(iin, |g, me| {
+                let mut r = relatives::find(g, me, on);
+                r.by_name = relations::by_name(g, me, on, max_degree).groups;
+                r.max_degree = max_degree;
+                r
+            })
             .await?;
+        let iins = answer.persons().collect();
+        self.give(answer, seq, "answered", iins).await
+    }
+
+    /// Every relation between `a` and `b` on `on` within `max_degree`.
+    pub async fn relations(
+        &self,
+        a: Iin,
+        b: Iin,
+        on: NaiveDate,
+        max_degree: u8,
+    ) -> Result<Answer<relations::Relations>, ReadError> {
+        let found = {
+            let g = self.reg.graph();
+            match g.persons(a, b) {
+                (Some(pa), Some(pb)) => Some((
+                    relations::between(&g, pa, pb, on, max_degree),
+                    self.reg.applied_seq(),
+                )),
+                _ => None,
+            }
+        };
+        let Some((answer, seq)) = found else {
+            self.record("not_found", vec![a, b]).await?;
+            return Err(ReadError::PersonUnknown);
+        };
         let iins = answer.persons().collect();
         self.give(answer, seq, "answered", iins).await
     }

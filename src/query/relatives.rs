@@ -53,6 +53,11 @@ pub struct Relatives {
     pub grandchildren: Vec<Relative>,
     /// Relatives by marriage not already listed by blood.
     pub in_laws: Vec<Relative>,
+    /// The degree `by_name` goes to.
+    pub max_degree: u8,
+    /// Everyone within `max_degree` by relation name (the relation
+    /// finder's names in Russian, Kazakh and English), closest first.
+    pub by_name: Vec<super::relations::NameGroup>,
 }
 
 struct Finder<'g> {
@@ -184,6 +189,8 @@ impl Finder<'_> {
                 let cands = in_law_cands.difference(&by_blood).copied().collect();
                 by_iin(self.all(&cands, Claim::InLaw))
             },
+            max_degree: 0,
+            by_name: Vec::new(),
         }
     }
 }
@@ -208,5 +215,11 @@ impl Relatives {
         std::iter::once(self.iin)
             .chain(self.spouse.iter().map(|s| s.iin))
             .chain(lists.into_iter().flatten().map(|r| r.iin))
+            .chain(
+                self.by_name
+                    .iter()
+                    .flat_map(|g| &g.relatives)
+                    .map(|m| m.person.iin),
+            )
     }
 }

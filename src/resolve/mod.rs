@@ -7,6 +7,7 @@
 //! decision itself stays in the sub-microsecond range.
 
 mod detail;
+pub mod relations;
 
 pub use detail::Detail;
 

@@ -82,6 +82,13 @@ pub enum What {
         via: Option<String>,
         date: String,
     },
+    /// Every relation the finder names between two persons (`relation`).
+    Relation {
+        a: String,
+        b: String,
+        date: String,
+        degree: Option<u8>,
+    },
     Summary,
 }
 
@@ -193,12 +200,27 @@ pub fn parse_expect(path: &Path) -> Vec<Stmt> {
                 iin: iin.to_string(),
                 date: date.to_string(),
             },
+            ["relation", a, b, date] => What::Relation {
+                a: a.to_string(),
+                b: b.to_string(),
+                date: date.to_string(),
+                degree: None,
+            },
+            ["relation", a, b, date, "degree", n] => What::Relation {
+                a: a.to_string(),
+                b: b.to_string(),
+                date: date.to_string(),
+                degree: Some(n.parse().expect("a degree")),
+            },
             ["summary"] => What::Summary,
             _ => panic!("{}:{}: unknown statement {l:?}", path.display(), i + 1),
         };
         let sort = matches!(
             what,
-            What::Children { .. } | What::Household { .. } | What::Also { .. }
+            What::Children { .. }
+                | What::Household { .. }
+                | What::Also { .. }
+                | What::Relation { .. }
         );
         let expected = if matches!(what, What::Check { .. }) {
             normalise_check(answer)
@@ -316,19 +338,41 @@ pub async fn answer(reg: &Registry, what: &What) -> String {
             .and_then(|p| g.death_on(p, date(d)))
             .map(|x| x.to_string())
             .unwrap_or_default(),
+        What::Relation {
+            a,
+            b,
+            date: d,
+            degree,
+        } => {
+            use kinship::resolve::relations;
+            let (Some(a), Some(b)) = (person(a), person(b)) else {
+                return "none".into();
+            };
+            let degree = degree.unwrap_or(relations::DEFAULT_DEGREE);
+            relations::between(&g, a, b, date(d), degree)
+                .iter()
+                .map(|r| relation_item(&r.shape, &r.names.ru, &r.names.kk, &r.names.en))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
         What::Refused { .. } | What::Summary | What::Household { .. } => {
             unreachable!("answered from the import outcomes or above")
         }
     };
     let sort = matches!(
         what,
-        What::Children { .. } | What::Household { .. } | What::Also { .. }
+        What::Children { .. } | What::Household { .. } | What::Also { .. } | What::Relation { .. }
     );
     if text.is_empty() {
         "none".into()
     } else {
         normalise(&text, sort)
     }
+}
+
+/// One `relation` item as the grammar writes it: `SHAPE ru / kk / en`.
+pub fn relation_item(shape: &str, ru: &str, kk: &str, en: &str) -> String {
+    format!("{shape} {ru} / {kk} / {en}")
 }
 
 /// One `also` item as the grammar writes it: `claim [via side] [relation]`.
@@ -618,6 +662,35 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
                 match v["person"]["death_date"].as_str() {
                     Some(d) if st == 200 => d.to_owned(),
                     _ => "none".into(),
+                }
+            }
+            What::Relation { a, b, date, degree } => {
+                let degree = degree.map_or(String::new(), |d| format!("&max_degree={d}"));
+                let (st, v) = call(
+                    Request::get(format!("/v1/relations?a={a}&b={b}&as_of={date}{degree}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(st, 200, "{v}");
+                let items: Vec<String> = v["relations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let n = &r["names"];
+                        relation_item(
+                            r["shape"].as_str().unwrap(),
+                            n["ru"].as_str().unwrap(),
+                            n["kk"].as_str().unwrap(),
+                            n["en"].as_str().unwrap(),
+                        )
+                    })
+                    .collect();
+                if items.is_empty() {
+                    "none".into()
+                } else {
+                    normalise(&items.join(", "), true)
                 }
             }
             What::Also {
