@@ -13,6 +13,10 @@
 //! Not a criterion bench: it measures one big build and percentiles, which
 //! criterion does not report.
 //!
+//! Then the relation finder (`resolve::relations`) over pairs drawn the
+//! same way: every path between two persons at degree 4, named, and all
+//! of a person's relatives at degree 4.
+//!
 //! For scale it also reports what one dependent random read costs over a
 //! buffer as large as the graph, on the same pages (`KINSHIP_HUGE_PAGES=0`
 //! for 4 KiB pages): a check is a chain of such reads, so this is the floor
@@ -123,6 +127,54 @@ fn main() {
             pct(&mut v, 0.99)
         );
     }
+    relation_finder(&g, on);
+}
+
+/// The relation finder: pairs (half near each other) and whole families.
+fn relation_finder(g: &kinship::graph::FamilyGraph, on: NaiveDate) {
+    use kinship::resolve::relations;
+    let asks = common::asks(g, 100_000);
+    let mut times = Vec::with_capacity(asks.len());
+    let (mut related, mut paths) = (0usize, 0usize);
+    for &(a, b, _) in &asks {
+        let t = Instant::now();
+        let (pa, pb) = g.persons(a, b);
+        let found = match (pa, pb) {
+            (Some(pa), Some(pb)) => relations::between(g, pa, pb, on, relations::DEFAULT_DEGREE),
+            _ => Vec::new(),
+        };
+        times.push(t.elapsed().as_nanos() as u32);
+        related += !found.is_empty() as usize;
+        paths += black_box(&found)
+            .iter()
+            .map(|r| r.paths.len())
+            .sum::<usize>();
+    }
+    times.sort_unstable();
+    let pct = |v: &[u32], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+    println!(
+        "relations      p50 {} ns, p90 {} ns, p99 {} ns, p99.9 {} ns per pair at degree 4 over {} pairs ({related} related, {paths} paths, named)",
+        pct(&times, 0.5),
+        pct(&times, 0.9),
+        pct(&times, 0.99),
+        pct(&times, 0.999),
+        times.len()
+    );
+    let mut times = Vec::with_capacity(10_000);
+    let mut found = 0usize;
+    for &(a, _, _) in asks.iter().take(10_000) {
+        let t = Instant::now();
+        let p = g.person(a).expect("asked persons exist");
+        found += black_box(relations::all_of(g, p, on, relations::DEFAULT_DEGREE)).len();
+        times.push(t.elapsed().as_nanos() as u32);
+    }
+    times.sort_unstable();
+    println!(
+        "all relatives  p50 {} ns, p99 {} ns per person at degree 4 over {} persons ({found} relations)",
+        pct(&times, 0.5),
+        pct(&times, 0.99),
+        times.len()
+    );
 }
 
 /// Nanoseconds per read of a pointer chase (one random cycle, Sattolo)

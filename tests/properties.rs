@@ -4,7 +4,10 @@
 //! * rolling a batch back restores the graph exactly;
 //! * every claim's answer equals an independent brute-force evaluator
 //!   written straight from the table of `checks-api.md`, working on the list
-//!   of acts (not on the graph, not sharing the resolver's code).
+//!   of acts (not on the graph, not sharing the resolver's code);
+//! * the relation finder lists exactly the paths a brute-force enumerator
+//!   finds: every walk of up to six links over the acts, kept when its
+//!   shape fits the grammar of `resolve::relations` (checked as a string).
 
 mod common;
 
@@ -145,6 +148,50 @@ proptest! {
         prop_assert!(checked > 3000 && confirmed > 50, "checked {checked}, confirmed {confirmed}");
     }
 
+    #[test]
+    fn relation_paths_match_a_brute_force_enumerator(seed in 0u64..1_000_000) {
+        use kinship::resolve::relations;
+        let all = acts(&population(250, seed));
+        let g = build(&all);
+        let bf = BruteForce::new(&all);
+        let people: Vec<Iin> = bf.people.iter().copied().collect();
+        let dates = ["1985-01-01", "2012-03-01", "2025-06-01"].map(|d| kinship::acts::parse_date(d).unwrap());
+        let (mut pairs_with, mut paths) = (0usize, 0usize);
+        let mut shapes = BTreeSet::new();
+        for (k, on) in dates.into_iter().enumerate() {
+            let links = Links::new(&bf, &people, on);
+            for (i, &(a, b)) in bf.interesting_pairs(&people, seed).iter().enumerate() {
+                if (i + k) % 4 != 0 || a == b {
+                    continue;
+                }
+                let want = links.paths(a, b, relations::DEFAULT_DEGREE);
+                let (Some(pa), Some(pb)) = (g.person(a), g.person(b)) else {
+                    prop_assert!(want.is_empty());
+                    continue;
+                };
+                let found = relations::between(&g, pa, pb, on, relations::DEFAULT_DEGREE);
+                let mut got = BTreeSet::new();
+                for r in &found {
+                    // Full: the relations of more than one path (through a couple).
+                    prop_assert_eq!(r.full, r.paths.len() > 1, "{} {} on {}: {}", a, b, on, r.shape);
+                    prop_assert!(!r.names.ru.is_empty() && !r.names.kk.is_empty() && !r.names.en.is_empty());
+                    for p in &r.paths {
+                        let persons: Vec<Iin> = p.persons.iter().map(|&x| g.iin(x)).collect();
+                        let acts: Vec<String> = p.links.iter().map(|l| g.act_id(l.act).to_owned()).collect();
+                        got.insert((p.shape(), persons, acts));
+                    }
+                }
+                prop_assert_eq!(&got, &want, "{} {} on {}", a, b, on);
+                if !want.is_empty() {
+                    pairs_with += 1;
+                    paths += want.len();
+                    shapes.extend(want.iter().map(|w| w.0.clone()));
+                }
+            }
+        }
+        prop_assert!(pairs_with > 40 && shapes.len() > 8, "{pairs_with} related pairs, {paths} paths, shapes {shapes:?}");
+    }
+
     /// The audit records what a check answer says it revealed, not what
     /// is found in its bytes: every IIN the answer writes out (in its
     /// sentence too) must be among them.
@@ -170,6 +217,91 @@ proptest! {
             }
         }
         prop_assert!(named > 50, "sentences named only {named} others");
+    }
+}
+
+/// Every legal link on one date, straight from the acts: (to, step
+/// letter, act id, the marriage ended by divorce).
+struct Links {
+    out: HashMap<Iin, Vec<(Iin, char, String, bool)>>,
+}
+
+impl Links {
+    fn new(bf: &BruteForce, people: &[Iin], on: NaiveDate) -> Links {
+        let mut out: HashMap<Iin, Vec<(Iin, char, String, bool)>> = HashMap::new();
+        for &c in people {
+            for mother in [true, false] {
+                if let Some((p, act)) = bf.parent(c, mother, on) {
+                    out.entry(c).or_default().push((p, 'U', act.clone(), false));
+                    out.entry(p).or_default().push((c, 'D', act, false));
+                }
+            }
+            for (s, act, from, divorced) in bf.marriages(c) {
+                if from > on {
+                    continue;
+                }
+                let deaths = [bf.died(c), bf.died(s)].into_iter().flatten().min();
+                let divorce = divorced.filter(|&d| d <= on && deaths.is_none_or(|x| d <= x));
+                out.entry(c)
+                    .or_default()
+                    .push((s, 'S', act, divorce.is_some()));
+            }
+        }
+        Links { out }
+    }
+
+    fn parent_of(&self, p: Iin, child: Iin) -> bool {
+        self.out[&child]
+            .iter()
+            .any(|(x, step, _, _)| *step == 'U' && *x == p)
+    }
+
+    /// The grammar: blood runs `U*D*` joined by single `S`, at most two
+    /// `S`, at most `degree` of `U` and `D`.
+    fn fits(shape: &str, degree: usize) -> bool {
+        let s = shape.matches('S').count();
+        shape.split('S').all(|run| !run.contains("DU"))
+            && !shape.contains("SS")
+            && s <= 2
+            && shape.len() - s <= degree
+    }
+
+    /// Every path from `a` to `b`: (shape, persons, acts).
+    fn paths(&self, a: Iin, b: Iin, degree: u8) -> BTreeSet<(String, Vec<Iin>, Vec<String>)> {
+        let mut found = BTreeSet::new();
+        let mut walk = vec![(vec![a], String::new(), Vec::<String>::new(), false)];
+        while let Some((persons, shape, acts, divorced)) = walk.pop() {
+            let here = *persons.last().unwrap();
+            if here == b {
+                if !shape.is_empty() && Self::fits(&shape, degree as usize) {
+                    found.insert((shape, persons, acts));
+                }
+                continue;
+            }
+            if shape.len() == 6 || divorced {
+                continue;
+            }
+            for (to, step, act, div) in self.out.get(&here).into_iter().flatten() {
+                if persons.contains(to) || (*div && !shape.is_empty()) {
+                    continue;
+                }
+                let n = persons.len();
+                // Round a legal link: parent -> parent's spouse who is a
+                // parent; spouse -> spouse's child who is one's own.
+                if *step == 'S' && shape.ends_with('U') && self.parent_of(*to, persons[n - 2]) {
+                    continue;
+                }
+                if *step == 'D' && shape.ends_with('S') && self.parent_of(persons[n - 2], *to) {
+                    continue;
+                }
+                let mut next = (persons.clone(), shape.clone(), acts.clone(), *div);
+                next.0.push(*to);
+                next.1.push(*step);
+                next.2.push(act.clone());
+                walk.push(next);
+            }
+        }
+        found
     }
 }
 
