@@ -109,7 +109,7 @@ async fn act(reader: Reader, Path(act_id): Path<String>) -> Result<Answer<ActVie
     params(("iin" = IinSchema, Path, description = "The person's IIN"), AsOfDegree),
     responses(
         (status = 200, description = "The relatives on `as_of`", body = Relatives),
-        (status = 400, description = "`invalid_iin` (path iin), `invalid_date` (as_of) or `invalid_degree` (max_degree)",
+        (status = 400, description = "`invalid_iin` (path iin), `invalid_date` (as_of) or `invalid_parameter` (max_degree)",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`person_unknown`: the registry has no record of this person",
             body = Problem, content_type = "application/problem+json"),

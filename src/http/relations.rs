@@ -49,8 +49,8 @@ pub fn max_degree(s: Option<&str>) -> Result<u8, Problem> {
         .filter(|d| (1..=MAX_DEGREE).contains(d))
         .ok_or_else(|| {
             Problem::bad_request(
-                "invalid_degree",
-                format!("field max_degree: must be a whole number from 1 to {MAX_DEGREE}"),
+                "invalid_parameter",
+                format!("query max_degree: must be a whole number from 1 to {MAX_DEGREE}"),
             )
         })
 }
@@ -77,7 +77,7 @@ fn query_iin(name: &str, s: Option<&str>) -> Result<Iin, Problem> {
     params(Pair),
     responses(
         (status = 200, description = "The relations (none: not related within the degree)", body = Relations),
-        (status = 400, description = "`missing_field` or `invalid_iin` (a, b), `invalid_date` (as_of), `invalid_degree` (max_degree)",
+        (status = 400, description = "`missing_field` or `invalid_iin` (a, b), `invalid_date` (as_of), `invalid_parameter` (max_degree)",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`person_unknown`: the registry has no record of one of them",
             body = Problem, content_type = "application/problem+json"),
