@@ -446,6 +446,7 @@ async fn every_personal_data_route_is_audited() {
         ("GET", "/v1/refused", ""),
         ("GET", "/v1/persons/{iin}/lookups", ""),
         ("GET", "/v1/relations", ""),
+        ("GET", "/v1/persons/{iin}/gedcom", ""),
     ];
     // Query strings of the routes that take their persons there.
     let query = |path: &str| match path {

@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/persons/{iin}/lookups"),
     ("GET", "/v1/acts/{act_id}"),
     ("GET", "/v1/relations"),
+    ("GET", "/v1/persons/{iin}/gedcom"),
 ];
 
 const OWNER: &str = "750101400219";
@@ -490,6 +491,12 @@ async fn answers_have_the_documented_shape() {
         } else if path == "/metrics" {
             let page = String::from_utf8(a.bytes.clone()).unwrap();
             assert!(page.contains("\nkinship_graph_persons "), "{at}: {page}");
+        } else if ctype == "text/vnd.familysearch.gedcom" {
+            let file = String::from_utf8(a.bytes.clone()).unwrap();
+            assert!(
+                file.starts_with("0 HEAD\n1 GEDC\n2 VERS 7.0\n") && file.ends_with("0 TRLR\n"),
+                "{at}: {file}"
+            );
         } else {
             // NDJSON: each line is the single answer's schema, or a LineError.
             assert_eq!(ctype, "application/x-ndjson", "{at}");

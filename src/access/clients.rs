@@ -55,7 +55,8 @@ pub struct Clients {
     by_hash: RwLock<HashMap<[u8; 32], Arc<Client>>>,
     /// The JWT issuer, when one is configured.
     issuer: RwLock<Option<Arc<JwtIssuer>>>,
-    /// Clients known by JWT (`jwt:<sub>`), revoked ones too, by name.
+    /// Clients known by JWT (`jwt:<sub>`) and operators (`cli:<user>`),
+    /// revoked ones too, by name.
     subjects: RwLock<HashMap<String, Arc<Client>>>,
 }
 
@@ -63,12 +64,21 @@ pub struct Clients {
 /// refuses `:` in a name, so a key client can never take one.
 pub const JWT_PREFIX: &str = "jwt:";
 
+/// The prefix of the names of operators reading through the command line
+/// (`kinship export`): recorded in the audit like any client, never a key.
+pub const OPERATOR_PREFIX: &str = "cli:";
+
+/// A client without a key of its own: a JWT subject or an operator.
+fn keyless(name: &str) -> bool {
+    name.starts_with(JWT_PREFIX) || name.starts_with(OPERATOR_PREFIX)
+}
+
 fn client(row: &ClientRow) -> Result<Client, LedgerError> {
     Ok(Client {
         id: row.id,
         name: row.name.clone(),
         // A JWT subject's scopes are in each of its tokens, not here.
-        scopes: if row.name.starts_with(JWT_PREFIX) && row.scopes.is_empty() {
+        scopes: if keyless(&row.name) && row.scopes.is_empty() {
             Scopes::default()
         } else {
             Scopes::parse_list(&row.scopes)
@@ -96,7 +106,7 @@ impl Clients {
         let mut map = HashMap::new();
         let mut subjects = HashMap::new();
         for row in self.ledger.clients().await? {
-            if row.name.starts_with(JWT_PREFIX) {
+            if keyless(&row.name) {
                 subjects.insert(row.name.clone(), Arc::new(client(&row)?));
                 continue;
             }
@@ -146,6 +156,24 @@ impl Clients {
         }
         Ok(Arc::new(Client {
             scopes,
+            ..(*row).clone()
+        }))
+    }
+
+    /// The operator `user` of the command line, registered on first use,
+    /// with every scope (whoever can run the command reads the database).
+    pub async fn operator(&self, user: &str) -> Result<Arc<Client>, CredentialError> {
+        let name = format!("{OPERATOR_PREFIX}{user}");
+        let known = self.subjects.read().get(&name).cloned();
+        let row = match known {
+            Some(c) => c,
+            None => self.register_subject(&name).await?,
+        };
+        if row.revoked_at.is_some() {
+            return Err(CredentialError::Revoked(name));
+        }
+        Ok(Arc::new(Client {
+            scopes: Scopes::all(),
             ..(*row).clone()
         }))
     }

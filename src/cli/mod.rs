@@ -209,6 +209,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Export a person's family as a file, recorded in the audit as a
+    /// lookup by the operator `cli:$USER`.
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
     /// Serve the HTTP API over the ledger.
     ///
     /// Starts from the newest good snapshot plus the ledger after it, writes
@@ -421,6 +427,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("built in         {secs:.2} s");
             Ok(())
         }
+        Command::Export {
+            what:
+                Export::Gedcom {
+                    iin,
+                    degree,
+                    as_of,
+                    purpose,
+                    out,
+                    db,
+                    snapshots,
+                },
+        } => {
+            export_gedcom(
+                &iin,
+                degree,
+                as_of.as_deref(),
+                &purpose,
+                &out,
+                &db,
+                &snapshots,
+            )
+            .await
+        }
         Command::Snapshot { db, snapshots, out } => {
             let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
             let place = snapshots.place(&db.db);
@@ -553,6 +582,91 @@ pub fn memory_kib() -> Option<(u64, u64)> {
             .ok()
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Export {
+    /// The person and everyone within --degree as GEDCOM 7.0.
+    Gedcom {
+        /// The person's IIN.
+        iin: String,
+        /// Births counted along a path, 1-6.
+        #[arg(long, default_value_t = crate::resolve::relations::DEFAULT_DEGREE)]
+        degree: u8,
+        /// The date links are taken on [default: today in Kazakhstan].
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Why (as the X-Purpose header of the API: a code, then `; case=`,
+        /// `; consent=`), recorded in the audit.
+        #[arg(long)]
+        purpose: String,
+        /// Output file (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        snapshots: SnapshotArgs,
+    },
+}
+
+/// `kinship export gedcom`: through the read path like an API call, so
+/// the lookup is audited.
+async fn export_gedcom(
+    iin: &str,
+    degree: u8,
+    as_of: Option<&str>,
+    purpose: &str,
+    out: &std::path::Path,
+    db: &DbArg,
+    snapshots: &SnapshotArgs,
+) -> anyhow::Result<()> {
+    let iin = crate::iin::Iin::parse(iin).map_err(|e| anyhow::anyhow!("the IIN: {e}"))?;
+    if !(1..=crate::resolve::relations::MAX_DEGREE).contains(&degree) {
+        anyhow::bail!(
+            "--degree must be from 1 to {}",
+            crate::resolve::relations::MAX_DEGREE
+        );
+    }
+    let on = match as_of {
+        Some(d) => crate::acts::parse_date(d)
+            .ok_or_else(|| anyhow::anyhow!("--as-of must be a real date written YYYY-MM-DD"))?,
+        None => crate::calendar::today(),
+    };
+    let purpose =
+        crate::access::Purpose::parse(purpose).map_err(|e| anyhow::anyhow!("--purpose: {e}"))?;
+    let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
+    let (registry, _) = Registry::open_with(ledger, snapshots.place(&db.db).as_ref()).await?;
+    // One lookup: its record straight into the database (a `serve` on the
+    // same ledger holds the audit log's folder).
+    registry.set_audit_log(None);
+    let registry = Arc::new(registry);
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let client = registry
+        .clients()
+        .operator(&user)
+        .await
+        .map_err(|e| anyhow::anyhow!("the operator's client: {e}"))?;
+    let caller = crate::access::Caller {
+        client,
+        purpose: Some(Arc::new(purpose)),
+    };
+    let reader = crate::query::Reader::new(registry.clone(), caller, "CLI export gedcom");
+    let doc = match reader.gedcom(iin, on, degree).await {
+        Ok(a) => a.value.0,
+        Err(crate::query::ReadError::PersonUnknown) => {
+            anyhow::bail!("the registry has no record of {}", iin.masked())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if out.as_os_str() == "-" {
+        use std::io::Write;
+        std::io::stdout().write_all(doc.as_bytes())?;
+    } else {
+        std::fs::write(out, doc).with_context(|| format!("writing {}", out.display()))?;
+    }
+    registry.ledger().close().await;
+    Ok(())
 }
 
 /// Listens at once (so /healthz answers), builds the graph in the

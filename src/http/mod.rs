@@ -147,6 +147,25 @@ impl<T: serde::Serialize> axum::response::IntoResponse for crate::query::Answer<
     }
 }
 
+/// An audited GEDCOM document, as its media type.
+impl axum::response::IntoResponse for crate::query::Answer<crate::query::gedcom::Gedcom> {
+    fn into_response(self) -> axum::response::Response {
+        let mut res = (
+            [
+                (SEQ_HEADER, self.seq.to_string()),
+                (
+                    axum::http::header::CONTENT_TYPE.as_str(),
+                    crate::query::gedcom::MEDIA_TYPE.to_owned(),
+                ),
+            ],
+            self.value.0,
+        )
+            .into_response();
+        res.extensions_mut().insert(access::Audited);
+        res
+    }
+}
+
 impl From<crate::query::ReadError> for Problem {
     fn from(e: crate::query::ReadError) -> Problem {
         use crate::query::ReadError;

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(card))
         .routes(routes!(relatives))
         .routes(routes!(act))
+        .routes(routes!(gedcom))
 }
 
 /// A person's card
@@ -94,6 +95,55 @@ async fn act(reader: Reader, Path(act_id): Path<String>) -> Result<Answer<ActVie
     Ok(reader.act(&act_id).await?)
 }
 
+/// The `as_of` and `degree` query parameters of the GEDCOM export.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// The date links are taken on (`YYYY-MM-DD`); today in Kazakhstan
+    /// when absent.
+    #[param(value_type = chrono::NaiveDate, required = false, example = "2025-06-01")]
+    pub as_of: Option<String>,
+    /// Whom to include: everyone within this degree (births counted along
+    /// the path, 1-6, default 4), with their spouses.
+    #[param(value_type = u8, required = false, example = 2)]
+    pub degree: Option<String>,
+}
+
+/// A person's family as GEDCOM 7
+///
+/// The person and everyone within `degree` on `as_of` (the relation
+/// finder's reach), as a GEDCOM 7.0 file: individuals with their IIN
+/// (`REFN`, type IIN), names over time, sex, birth and death; a family per
+/// couple with marriage and divorce; children linked by birth or by
+/// adoption (`PEDI`, `ADOP`); every event citing its act record.
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{iin}/gedcom",
+    security(("api_key" = ["investigate"])),
+    tag = "staff",
+    params(("iin" = IinSchema, Path, description = "The person's IIN"), ExportParams),
+    responses(
+        (status = 200, description = "The GEDCOM 7 file", body = String,
+            content_type = "text/vnd.familysearch.gedcom"),
+        (status = 400, description = "`invalid_iin` (path iin), `invalid_date` (as_of) or `invalid_parameter` (degree)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`person_unknown`: the registry has no record of this person",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built; `database_unavailable`: the names cannot be read",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn gedcom(
+    reader: Reader,
+    Path(iin): Path<String>,
+    Params(q): Params<ExportParams>,
+) -> Result<Answer<crate::query::gedcom::Gedcom>, Problem> {
+    let iin = path_iin(&iin)?;
+    let on = as_of_or_today(q.as_of.as_deref())?;
+    let degree = super::relations::degree("degree", q.degree.as_deref())?;
+    Ok(reader.gedcom(iin, on, degree).await?)
+}
+
 /// A person's relatives
 ///
 /// Everyone related to the person on `as_of`, by kind, each with the
@@ -124,6 +174,6 @@ async fn relatives(
 ) -> Result<Answer<Relatives>, Problem> {
     let iin = path_iin(&iin)?;
     let on = as_of_or_today(q.as_of.as_deref())?;
-    let degree = super::relations::max_degree(q.max_degree.as_deref())?;
+    let degree = super::relations::degree("max_degree", q.max_degree.as_deref())?;
     Ok(reader.relatives(iin, on, degree).await?)
 }

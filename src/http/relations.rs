@@ -39,8 +39,8 @@ pub struct Pair {
     pub max_degree: Option<String>,
 }
 
-/// The `max_degree` query parameter, checked.
-pub fn max_degree(s: Option<&str>) -> Result<u8, Problem> {
+/// A degree query parameter (`name`), checked.
+pub fn degree(name: &str, s: Option<&str>) -> Result<u8, Problem> {
     let Some(s) = s else {
         return Ok(DEFAULT_DEGREE);
     };
@@ -50,7 +50,7 @@ pub fn max_degree(s: Option<&str>) -> Result<u8, Problem> {
         .ok_or_else(|| {
             Problem::bad_request(
                 "invalid_parameter",
-                format!("query max_degree: must be a whole number from 1 to {MAX_DEGREE}"),
+                format!("query {name}: must be a whole number from 1 to {MAX_DEGREE}"),
             )
         })
 }
@@ -89,6 +89,6 @@ async fn relations(reader: Reader, Params(q): Params<Pair>) -> Result<Answer<Rel
     let a = query_iin("a", q.a.as_deref())?;
     let b = query_iin("b", q.b.as_deref())?;
     let on = as_of_or_today(q.as_of.as_deref())?;
-    let degree = max_degree(q.max_degree.as_deref())?;
+    let degree = degree("max_degree", q.max_degree.as_deref())?;
     Ok(reader.relations(a, b, on, degree).await?)
 }

@@ -17,6 +17,7 @@
 
 pub mod checks;
 pub mod family;
+pub mod gedcom;
 pub mod persons;
 pub mod relations;
 pub mod relatives;
@@ -208,6 +209,22 @@ impl Reader {
             .await?;
         let iins = answer.persons().collect();
         self.give(answer, seq, "answered", iins).await
+    }
+
+    /// The person's family within `degree` on `on`, as GEDCOM 7.
+    pub async fn gedcom(
+        &self,
+        iin: Iin,
+        on: NaiveDate,
+        degree: u8,
+    ) -> Result<Answer<gedcom::Gedcom>, ReadError> {
+        let (tree, seq) = self
+            .in_graph(iin, |g, me| gedcom::Tree::of(g, me, on, degree))
+            .await?;
+        let iins: Vec<Iin> = tree.persons().collect();
+        let names = self.reg.names(&iins).await?;
+        let text = tree.render(&names);
+        self.give(gedcom::Gedcom(text), seq, "answered", iins).await
     }
 
     /// Every relation between `a` and `b` on `on` within `max_degree`.
