@@ -427,8 +427,19 @@ async fn every_personal_data_route_is_audited() {
     let residence = r#"{"kind":"residence","act_id":"REG-1","person":"010305500121","dwelling":"D-1","from":"2005-01-01","type":"permanent"}"#;
     // A refused record naming the person, for the refused list to reveal.
     let twice = r#"{"kind":"birth","act_id":"B-2001-0099","date":"2001-03-09","child":"010305500121","mother":"750101400219"}"#;
+    // A birth record with no father, for the quality findings to reveal.
+    let orphan = kinship::iin::Iin::compose(
+        chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        kinship::iin::Sex::Female,
+        7001,
+    )
+    .unwrap()
+    .to_string();
+    let fatherless = format!(
+        r#"{{"kind":"birth","act_id":"B-2020-0100","date":"2020-01-01","child":"{orphan}","mother":"750101400219"}}"#
+    );
     let out = reg
-        .ingest(&common::numbered(&[residence, twice]), "test")
+        .ingest(&common::numbered(&[residence, twice, &fatherless]), "test")
         .await
         .unwrap();
     assert!(format!("{out:?}").contains("Refused"), "{out:?}");
@@ -447,7 +458,13 @@ async fn every_personal_data_route_is_audited() {
         ("GET", "/v1/persons/{iin}/lookups", ""),
         ("GET", "/v1/relations", ""),
         ("GET", "/v1/persons/{iin}/gedcom", ""),
+        ("GET", "/v1/quality", ""),
     ];
+    // Whom each route's example answer shows (the child, unless said here).
+    let shown = |path: &str| match path {
+        "/v1/quality" => orphan.as_str(),
+        _ => "010305500121",
+    };
     // Query strings of the routes that take their persons there.
     let query = |path: &str| match path {
         "/v1/relations" => "?a=010305500121&b=750101400219",
@@ -485,7 +502,7 @@ async fn every_personal_data_route_is_audited() {
             assert_eq!(a.status, StatusCode::OK, "{method} {uri}: {}", a.text);
             assert_eq!(audit_count(&reg).await, before + 1, "{method} {path}");
             let label = format!("{method} {path}");
-            let listed = lookups(&app, "010305500121", "?limit=2").await.body;
+            let listed = lookups(&app, shown(path), "?limit=2").await.body;
             let routes: Vec<&str> = listed["items"]
                 .as_array()
                 .unwrap()

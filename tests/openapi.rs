@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/acts/{act_id}"),
     ("GET", "/v1/relations"),
     ("GET", "/v1/persons/{iin}/gedcom"),
+    ("GET", "/v1/quality"),
 ];
 
 const OWNER: &str = "750101400219";

@@ -60,6 +60,12 @@ impl FamilyGraph {
         }
     }
 
+    /// The person added `i`-th, if there are that many (for scans that
+    /// go through everyone a slice at a time).
+    pub fn person_at(&self, i: u64) -> Option<PersonId> {
+        ((i as usize) < self.person_count()).then_some(PersonId(i as Ix))
+    }
+
     /// The person added `i`-th (for sampling in benchmarks).
     pub fn iin_at(&self, i: u64) -> Iin {
         self.iin(PersonId(i as Ix))

@@ -14,6 +14,7 @@ mod openapi;
 mod params;
 mod persons;
 pub mod problem;
+mod quality;
 mod refused;
 mod relations;
 
@@ -202,6 +203,7 @@ fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openap
         .merge(family::router())
         .merge(persons::router())
         .merge(relations::router())
+        .merge(quality::router())
         .merge(refused::router())
         .merge(audit::router())
         .split_for_parts();

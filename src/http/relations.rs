@@ -4,7 +4,7 @@
 
 use super::Problem;
 use super::openapi::IinSchema;
-use super::params::Params;
+use super::params::{Params, int_param};
 use super::{AppState, as_of_or_today};
 use crate::iin::Iin;
 use crate::query::relations::Relations;
@@ -41,18 +41,13 @@ pub struct Pair {
 
 /// A degree query parameter (`name`), checked.
 pub fn degree(name: &str, s: Option<&str>) -> Result<u8, Problem> {
-    let Some(s) = s else {
-        return Ok(DEFAULT_DEGREE);
-    };
-    s.parse::<u8>()
-        .ok()
-        .filter(|d| (1..=MAX_DEGREE).contains(d))
-        .ok_or_else(|| {
-            Problem::bad_request(
-                "invalid_parameter",
-                format!("query {name}: must be a whole number from 1 to {MAX_DEGREE}"),
-            )
-        })
+    let d = int_param(
+        name,
+        s,
+        i64::from(DEFAULT_DEGREE),
+        1..=i64::from(MAX_DEGREE),
+    )?;
+    Ok(d as u8)
 }
 
 fn query_iin(name: &str, s: Option<&str>) -> Result<Iin, Problem> {

@@ -705,6 +705,37 @@ impl Ledger {
         .await
     }
 
+    /// Dwellings with more than `min` persons holding a permanent
+    /// registration with no end date (not annulled), most first: the
+    /// candidates for "implausibly many permanent residents" (a newer
+    /// registration elsewhere also ends one; `registrations` has the
+    /// exact count). One pass over the residences.
+    pub async fn crowded_dwellings(
+        &self,
+        min: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, LedgerError> {
+        const SQL: &str = "SELECT dwelling, count(DISTINCT person) AS n FROM residences r \
+             WHERE type = 'permanent' AND to_date IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM annulments a WHERE a.target_seq = r.seq) \
+             GROUP BY dwelling HAVING count(DISTINCT person) > $1 ORDER BY n DESC, dwelling LIMIT $2";
+        read(async {
+            match self {
+                Ledger::Sqlite(l) => Ok(sqlx::query_as(SQL)
+                    .bind(min)
+                    .bind(limit)
+                    .fetch_all(&l.pool)
+                    .await?),
+                Ledger::Postgres(l) => Ok(sqlx::query_as(SQL)
+                    .bind(min)
+                    .bind(limit)
+                    .fetch_all(&l.pool)
+                    .await?),
+            }
+        })
+        .await
+    }
+
     /// The birth and name-change acts (not annulled) that mention each of
     /// `iins`, for working out names over time.
     pub async fn name_acts(&self, iins: &[Iin]) -> Result<Vec<(Iin, Act)>, LedgerError> {

@@ -19,6 +19,7 @@ pub mod checks;
 pub mod family;
 pub mod gedcom;
 pub mod persons;
+pub mod quality;
 pub mod relations;
 pub mod relatives;
 pub mod schema;
@@ -209,6 +210,89 @@ impl Reader {
             .await?;
         let iins = answer.persons().collect();
         self.give(answer, seq, "answered", iins).await
+    }
+
+    /// Data-quality findings from person `after` on (and, on the first
+    /// page, with no `after`, crowded dwellings), about `limit` of them.
+    pub async fn quality(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        kind: Option<&str>,
+        on: NaiveDate,
+        min_residents: i64,
+    ) -> Result<Answer<quality::Findings>, ReadError> {
+        let seq = self.reg.applied_seq();
+        let ledger = self.reg.ledger();
+        let mut items = Vec::new();
+        if after.is_none() && kind.is_none_or(|k| k == "crowded_dwelling") {
+            for (dwelling, _) in ledger
+                .crowded_dwellings(min_residents, limit as i64)
+                .await?
+            {
+                let mut regs = ledger.registrations(&dwelling, on).await?;
+                regs.retain(|r| r.kind == crate::acts::ResidenceType::Permanent);
+                let mut persons: Vec<Iin> = regs.iter().map(|r| r.person).collect();
+                persons.sort_unstable();
+                persons.dedup();
+                if persons.len() as i64 > min_residents {
+                    items.push(quality::Finding {
+                        kind: "crowded_dwelling",
+                        detail: format!(
+                            "{} persons permanently registered here on {on}",
+                            persons.len()
+                        ),
+                        persons,
+                        dwelling: Some(dwelling),
+                        acts: regs.into_iter().map(|r| r.act_id).collect(),
+                    });
+                }
+            }
+        }
+        let mut next = Some(after.unwrap_or(0));
+        while let Some(from) = next
+            && items.len() < limit
+        {
+            let mut unknown = Vec::new();
+            next = {
+                let g = self.reg.graph();
+                quality::scan(
+                    &g,
+                    from,
+                    on,
+                    kind,
+                    limit - items.len(),
+                    &mut items,
+                    &mut unknown,
+                )
+            };
+            // Known only from the marriage (and its divorce) in the ledger too?
+            for (iin, marriage) in unknown {
+                let acts = ledger.acts_of(iin).await?;
+                let elsewhere = acts.iter().any(|a| {
+                    a.act.act_id.as_str() != marriage
+                        && !matches!(&a.act.body, crate::acts::ActBody::Divorce { marriage_act, .. }
+                            if marriage_act.as_str() == marriage)
+                });
+                if !elsewhere {
+                    items.push(quality::Finding {
+                        kind: "spouse_unknown",
+                        detail: "known only from one marriage record: no birth record, parents, children or other act".into(),
+                        persons: vec![iin],
+                        dwelling: None,
+                        acts: vec![marriage],
+                    });
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        let page = quality::Findings {
+            as_of: on,
+            items,
+            next,
+        };
+        let iins = page.persons().collect();
+        self.give(page, seq, "answered", iins).await
     }
 
     /// The person's family within `degree` on `on`, as GEDCOM 7.
