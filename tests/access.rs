@@ -459,6 +459,7 @@ async fn every_personal_data_route_is_audited() {
         ("GET", "/v1/relations", ""),
         ("GET", "/v1/persons/{iin}/gedcom", ""),
         ("GET", "/v1/quality", ""),
+        ("GET", "/v1/persons/{iin}/graph", ""),
     ];
     // Whom each route's example answer shows (the child, unless said here).
     let shown = |path: &str| match path {

@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/relations"),
     ("GET", "/v1/persons/{iin}/gedcom"),
     ("GET", "/v1/quality"),
+    ("GET", "/v1/persons/{iin}/graph"),
 ];
 
 const OWNER: &str = "750101400219";

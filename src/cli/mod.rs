@@ -512,8 +512,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             registry.ledger().close().await;
             eprintln!(
-                "demo ledger {} ready, with a client \"demo\" holding every scope; its API key: {key}\ntry:\n  curl -s -H 'Authorization: Bearer {key}' -H 'X-Purpose: demo' \\\n    -d '{{\"owner\":\"750412301013\",\"applicant\":\"020115501032\",\"claim\":\"child\"}}' \\\n    http://{}/v1/checks/kinship",
+                "demo ledger {} ready, with a client \"demo\" holding every scope; its API key: {key}\ntry:\n  curl -s -H 'Authorization: Bearer {key}' -H 'X-Purpose: demo' \\\n    -d '{{\"owner\":\"750412301013\",\"applicant\":\"020115501032\",\"claim\":\"child\"}}' \\\n    http://{}/v1/checks/kinship\nstaff page: http://{}/ui/ (sign in with that key; try IIN 750412301013)",
                 db.display(),
+                http.listen,
                 http.listen
             );
             serve(url, &http, None, 0).await

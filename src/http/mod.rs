@@ -17,6 +17,7 @@ pub mod problem;
 mod quality;
 mod refused;
 mod relations;
+mod ui;
 
 pub use checks::parse_check;
 pub use family::parse_family_line;
@@ -229,6 +230,7 @@ fn router_over(
     let needs = access::Needs::from_doc(&doc);
     routes
         .merge(openapi::docs(doc))
+        .merge(ui::router())
         .fallback(|| async { not_found() })
         .method_not_allowed_fallback(|| async {
             Problem::new(

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(relatives))
         .routes(routes!(act))
         .routes(routes!(gedcom))
+        .routes(routes!(drawing))
 }
 
 /// A person's card
@@ -142,6 +143,39 @@ async fn gedcom(
     let on = as_of_or_today(q.as_of.as_deref())?;
     let degree = super::relations::degree("degree", q.degree.as_deref())?;
     Ok(reader.gedcom(iin, on, degree).await?)
+}
+
+/// A person's family, to draw
+///
+/// The person and everyone within `degree` on `as_of`, with names,
+/// sex, birth and death; every legal link among them: parent links (from
+/// the parent, with what they rest on) and marriages (with how they had
+/// ended by `as_of`), each with its act record. What the staff page draws.
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{iin}/graph",
+    security(("api_key" = ["investigate"])),
+    tag = "staff",
+    params(("iin" = IinSchema, Path, description = "The person's IIN"), ExportParams),
+    responses(
+        (status = 200, description = "The persons and links", body = crate::query::drawing::Drawing),
+        (status = 400, description = "`invalid_iin` (path iin), `invalid_date` (as_of) or `invalid_parameter` (degree)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`person_unknown`: the registry has no record of this person",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not_ready`: the graph is still being built",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn drawing(
+    reader: Reader,
+    Path(iin): Path<String>,
+    Params(q): Params<ExportParams>,
+) -> Result<Answer<crate::query::drawing::Drawing>, Problem> {
+    let iin = path_iin(&iin)?;
+    let on = as_of_or_today(q.as_of.as_deref())?;
+    let degree = super::relations::degree("degree", q.degree.as_deref())?;
+    Ok(reader.drawing(iin, on, degree).await?)
 }
 
 /// A person's relatives

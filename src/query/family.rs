@@ -104,7 +104,7 @@ pub fn skeleton(g: &FamilyGraph, p: PersonId, as_of: NaiveDate) -> Skeleton {
     }
 }
 
-fn view(
+pub(super) fn view(
     g: &FamilyGraph,
     p: PersonId,
     names: &HashMap<Iin, Arc<Names>>,

@@ -16,6 +16,7 @@
 //! from [`schema`]); this layer knows nothing of axum or sqlx.
 
 pub mod checks;
+pub mod drawing;
 pub mod family;
 pub mod gedcom;
 pub mod persons;
@@ -293,6 +294,39 @@ impl Reader {
         };
         let iins = page.persons().collect();
         self.give(page, seq, "answered", iins).await
+    }
+
+    /// The family around the person within `degree` on `on`, to draw.
+    pub async fn drawing(
+        &self,
+        iin: Iin,
+        on: NaiveDate,
+        degree: u8,
+    ) -> Result<Answer<drawing::Drawing>, ReadError> {
+        let (sk, seq) = self
+            .in_graph(iin, |g, me| drawing::skeleton(g, me, on, degree))
+            .await?;
+        let iins: Vec<Iin> = {
+            let g = self.reg.graph();
+            sk.persons.iter().map(|&p| g.iin(p)).collect()
+        };
+        // From the cache when the ledger is out of reach, marked.
+        let names = self.reg.names_or_cached(&iins).await?;
+        let persons = {
+            let g = self.reg.graph();
+            sk.persons
+                .iter()
+                .map(|&p| family::view(&g, p, &names, on))
+                .collect()
+        };
+        let answer = drawing::Drawing {
+            iin,
+            as_of: on,
+            degree,
+            persons,
+            links: sk.links,
+        };
+        self.give(answer, seq, "answered", iins).await
     }
 
     /// The person's family within `degree` on `on`, as GEDCOM 7.
