@@ -87,6 +87,10 @@ async fn exercise(backend: Backend) {
         get("/v1/refused"),
         get("/v1/acts/F01-B-2002-1"),
         get(&format!("/v1/persons/{}/family", found[1])),
+        get(&format!("/v1/relations?a={iin}&b={}", found[1])),
+        get(&format!("/v1/persons/{iin}/gedcom?degree=2")),
+        get(&format!("/v1/persons/{iin}/graph?degree=2")),
+        get("/v1/quality"),
         // Refusals that carry IINs the caller sent.
         post(
             "/v1/checks/kinship",

@@ -145,7 +145,18 @@ impl Clients {
             return Err(CredentialError::NoIssuer);
         };
         let (sub, scopes) = issuer.verify(credential)?;
-        let name = format!("{JWT_PREFIX}{sub}");
+        self.keyless(format!("{JWT_PREFIX}{sub}"), scopes).await
+    }
+
+    /// The operator `user` of the command line, registered on first use,
+    /// with every scope (whoever can run the command reads the database).
+    pub async fn operator(&self, user: &str) -> Result<Arc<Client>, CredentialError> {
+        self.keyless(format!("{OPERATOR_PREFIX}{user}"), Scopes::all())
+            .await
+    }
+
+    /// The keyless client `name` (registered on first sight) with `scopes`.
+    async fn keyless(&self, name: String, scopes: Scopes) -> Result<Arc<Client>, CredentialError> {
         let known = self.subjects.read().get(&name).cloned();
         let row = match known {
             Some(c) => c,
@@ -156,24 +167,6 @@ impl Clients {
         }
         Ok(Arc::new(Client {
             scopes,
-            ..(*row).clone()
-        }))
-    }
-
-    /// The operator `user` of the command line, registered on first use,
-    /// with every scope (whoever can run the command reads the database).
-    pub async fn operator(&self, user: &str) -> Result<Arc<Client>, CredentialError> {
-        let name = format!("{OPERATOR_PREFIX}{user}");
-        let known = self.subjects.read().get(&name).cloned();
-        let row = match known {
-            Some(c) => c,
-            None => self.register_subject(&name).await?,
-        };
-        if row.revoked_at.is_some() {
-            return Err(CredentialError::Revoked(name));
-        }
-        Ok(Arc::new(Client {
-            scopes: Scopes::all(),
             ..(*row).clone()
         }))
     }
