@@ -190,19 +190,24 @@ async fn findings(backend: Backend) {
     .await;
     assert_eq!(none["items"], serde_json::json!([]));
 
-    // Page by page: the same findings, none twice.
-    let mut paged = Vec::new();
-    let mut uri = "/v1/quality?as_of=2026-01-01&limit=1".to_owned();
-    for _ in 0..100 {
-        let page = get(&app, &uri).await;
-        paged.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page.get("next").and_then(Value::as_u64) {
-            Some(n) => uri = format!("/v1/quality?as_of=2026-01-01&limit=1&after={n}"),
-            None => break,
+    // Page by page: the same findings, none twice (pages of 1 and of 2:
+    // the first page of 2 holds the dwelling and one person).
+    for size in [1, 2] {
+        let mut paged = Vec::new();
+        let mut uri = format!("/v1/quality?as_of=2026-01-01&limit={size}");
+        for _ in 0..100 {
+            let page = get(&app, &uri).await;
+            let got = page["items"].as_array().unwrap();
+            assert!(got.len() <= size + 1, "{page}");
+            paged.extend(got.iter().cloned());
+            match page.get("next").and_then(Value::as_u64) {
+                Some(n) => uri = format!("/v1/quality?as_of=2026-01-01&limit={size}&after={n}"),
+                None => break,
+            }
         }
+        assert_eq!(paged.len(), items.len(), "pages of {size}");
+        assert_eq!(keys(&paged), got, "pages of {size}");
     }
-    assert_eq!(paged.len(), items.len());
-    assert_eq!(keys(&paged), got);
     db.cleanup().await;
 }
 

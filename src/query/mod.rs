@@ -257,15 +257,8 @@ impl Reader {
             let mut unknown = Vec::new();
             next = {
                 let g = self.reg.graph();
-                quality::scan(
-                    &g,
-                    from,
-                    on,
-                    kind,
-                    limit - items.len(),
-                    &mut items,
-                    &mut unknown,
-                )
+                // `limit` counts what `items` holds already.
+                quality::scan(&g, from, on, kind, limit, &mut items, &mut unknown)
             };
             // Known only from the marriage (and its divorce) in the ledger too?
             for (iin, marriage) in unknown {
