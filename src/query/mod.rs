@@ -260,6 +260,9 @@ impl Reader {
                 // `limit` counts what `items` holds already.
                 quality::scan(&g, from, on, kind, limit, &mut items, &mut unknown)
             };
+            if next == Some(from) {
+                break; // the page is full: nothing was looked at
+            }
             // Known only from the marriage (and its divorce) in the ledger too?
             for (iin, marriage) in unknown {
                 let acts = ledger.acts_of(iin).await?;
