@@ -105,8 +105,13 @@ impl AuditLog {
         let id = match std::fs::read_to_string(&id_file) {
             Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
             _ => {
+                // Durable before anything is marked under it: a name lost
+                // in a crash would move the folder in a second time.
                 let id = format!("{:032x}", rand::random::<u128>());
-                std::fs::write(&id_file, &id)?;
+                let mut f = File::create(&id_file)?;
+                f.write_all(id.as_bytes())?;
+                f.sync_all()?;
+                File::open(dir)?.sync_all()?;
                 id
             }
         };
@@ -164,7 +169,11 @@ impl AuditLog {
         }
         let mut a = self.active.lock();
         if a.broken || a.pos.offset >= SEGMENT_MAX {
-            let segment = a.pos.segment + 1;
+            // A number a failed rotation left behind is skipped.
+            let mut segment = a.pos.segment + 1;
+            while segment_path(&self.dir, segment).exists() {
+                segment += 1;
+            }
             a.file = create_segment(&self.dir, segment)?;
             a.pos = Pos { segment, offset: 0 };
             a.broken = false;
@@ -193,6 +202,12 @@ impl AuditLog {
             let mut file = match File::open(segment_path(&self.dir, pos.segment)) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && closed => {
+                    // Removed only once the database holds it; gone before
+                    // that, someone deleted it.
+                    tracing::error!(
+                        segment = pos.segment,
+                        "an audit log segment the database does not hold is missing"
+                    );
                     pos = self.next_segment(pos.segment, durable)?;
                     continue;
                 }

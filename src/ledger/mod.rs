@@ -460,7 +460,7 @@ impl Ledger {
     }
 
     /// The handle the audit writes through: for SQLite a pool of its own
-    /// whose commits are not fsynced (see `SqliteLedger::relaxed`).
+    /// (see `SqliteLedger::relaxed`).
     pub fn for_audit(&self) -> Ledger {
         match self {
             Ledger::Sqlite(l) => Ledger::Sqlite(l.relaxed()),
@@ -706,28 +706,33 @@ impl Ledger {
     }
 
     /// Dwellings with more than `min` persons holding a permanent
-    /// registration with no end date (not annulled), most first: the
-    /// candidates for "implausibly many permanent residents" (a newer
-    /// registration elsewhere also ends one; `registrations` has the
-    /// exact count). One pass over the residences.
+    /// registration in force on `on` (started by then, not ended, not
+    /// annulled), most first, at most `limit`: the candidates for
+    /// "implausibly many permanent residents" (a newer registration
+    /// elsewhere also ends one; `registrations` has the exact count). One
+    /// pass over the residences.
     pub async fn crowded_dwellings(
         &self,
         min: i64,
+        on: NaiveDate,
         limit: i64,
     ) -> Result<Vec<(String, i64)>, LedgerError> {
         const SQL: &str = "SELECT dwelling, count(DISTINCT person) AS n FROM residences r \
-             WHERE type = 'permanent' AND to_date IS NULL \
+             WHERE type = 'permanent' AND from_date <= $2 AND (to_date IS NULL OR to_date > $2) \
              AND NOT EXISTS (SELECT 1 FROM annulments a WHERE a.target_seq = r.seq) \
-             GROUP BY dwelling HAVING count(DISTINCT person) > $1 ORDER BY n DESC, dwelling LIMIT $2";
+             GROUP BY dwelling HAVING count(DISTINCT person) > $1 ORDER BY n DESC, dwelling LIMIT $3";
+        let on = on.to_string();
         read(async {
             match self {
                 Ledger::Sqlite(l) => Ok(sqlx::query_as(SQL)
                     .bind(min)
+                    .bind(&on)
                     .bind(limit)
                     .fetch_all(&l.pool)
                     .await?),
                 Ledger::Postgres(l) => Ok(sqlx::query_as(SQL)
                     .bind(min)
+                    .bind(&on)
                     .bind(limit)
                     .fetch_all(&l.pool)
                     .await?),

@@ -126,13 +126,14 @@ impl SqliteLedger {
         })
     }
 
-    /// The same database through a small pool of its own whose commits
-    /// are not fsynced (WAL, `synchronous = NORMAL`): a commit survives the
-    /// process being killed, not the machine losing power. For the audit,
-    /// whose group commit would otherwise wait for the disk on every check
-    /// (measured: a quarter of the single-check throughput with FULL).
+    /// The same database through a pool of its own for the audit (the
+    /// mover and the background index): one connection, a large page
+    /// cache. Commits are fsynced (`synchronous = FULL`): the mover deletes
+    /// a log segment once the database holds it, so the database's copy
+    /// must survive the machine losing power; no answer waits for these
+    /// commits any more (they wait for the log's fsync).
     pub(super) fn relaxed(&self) -> SqliteLedger {
-        let opts = (*self.opts).clone().synchronous(SqliteSynchronous::Normal);
+        let opts = (*self.opts).clone().synchronous(SqliteSynchronous::Full);
         // One connection: two writing in turn would each find the other's
         // changes and drop their page caches (perf: pcache1Truncate).
         let pool = SqlitePoolOptions::new()

@@ -226,11 +226,13 @@ impl Reader {
         let seq = self.reg.applied_seq();
         let ledger = self.reg.ledger();
         let mut items = Vec::new();
+        let mut more_dwellings = false;
         if after.is_none() && kind.is_none_or(|k| k == "crowded_dwelling") {
-            for (dwelling, _) in ledger
-                .crowded_dwellings(min_residents, limit as i64)
-                .await?
-            {
+            let found = ledger
+                .crowded_dwellings(min_residents, on, quality::DWELLINGS as i64 + 1)
+                .await?;
+            more_dwellings = found.len() > quality::DWELLINGS;
+            for (dwelling, _) in found.into_iter().take(quality::DWELLINGS) {
                 let mut regs = ledger.registrations(&dwelling, on).await?;
                 regs.retain(|r| r.kind == crate::acts::ResidenceType::Permanent);
                 let mut persons: Vec<Iin> = regs.iter().map(|r| r.person).collect();
@@ -287,6 +289,7 @@ impl Reader {
             as_of: on,
             items,
             next,
+            more_dwellings,
         };
         let iins = page.persons().collect();
         self.give(page, seq, "answered", iins).await

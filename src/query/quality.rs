@@ -19,6 +19,9 @@ use chrono::{Months, NaiveDate};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// Crowded dwellings listed (on the first page), most crowded first.
+pub const DWELLINGS: usize = 1000;
+
 /// Persons looked at per hold of the read lock.
 pub const SLICE: u64 = 65_536;
 
@@ -56,6 +59,10 @@ pub struct Findings {
     /// Pass as `after` for the next page; absent when everyone was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
+    /// True when more dwellings are crowded than the first page lists
+    /// (1,000, most crowded first): raise `min_residents` to see the rest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more_dwellings: bool,
 }
 
 /// The person findings of the persons `from..` (one slice at most, and

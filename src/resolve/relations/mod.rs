@@ -352,7 +352,10 @@ fn group(g: &FamilyGraph, on: NaiveDate, mut paths: Vec<Path>) -> Vec<Relation> 
     let mut last_key = None;
     for p in paths {
         let key = p.key();
+        // Only paths through a common ancestor merge (two marriages of one
+        // couple are two relations: husband, and former husband).
         if last_key.as_ref() == Some(&key)
+            && p.apexes().next().is_some()
             && let Some(r) = out.last_mut()
         {
             r.paths.push(p);
