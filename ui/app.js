@@ -100,7 +100,7 @@ const cy = cytoscape({
       "border-color": "#f0b400", "border-width": 5 } },
   ],
 });
-window.kinshipUi = { cy };
+window.kinshipUi = { cy, busy: 0 };
 
 function linkLabel(l) {
   if (l.kind === "parent") return l.basis + " " + l.since;
@@ -139,18 +139,29 @@ function showPerson(p) {
   }
 }
 
-async function lookUp() {
+// The latest lookup draws; one that an edit overtook is dropped, and the
+// same lookup twice (an input's events) is asked once.
+let asked = null;
+let busy = 0;
+
+async function lookUp(force) {
   showError(null);
   const iin = $("iin").value.trim();
   const q = new URLSearchParams({ degree: $("degree").value });
   if ($("as-of").value) q.set("as_of", $("as-of").value);
+  const url = "/v1/persons/" + encodeURIComponent(iin) + "/graph?" + q;
+  if (url === asked && !force) return;
+  asked = url;
+  busy++;
+  window.kinshipUi.busy = busy;
   try {
-    draw(await api("GET", "/v1/persons/" + encodeURIComponent(iin) + "/graph?" + q));
-    pick(null);
-  } catch (e) { showError(e); }
+    const d = await api("GET", url);
+    if (url === asked) { draw(d); pick(null); }
+  } catch (e) { if (url === asked) { showError(e); asked = null; } }
+  finally { busy--; window.kinshipUi.busy = busy; }
 }
 
-$("lookup-form").addEventListener("submit", (ev) => { ev.preventDefault(); lookUp(); });
+$("lookup-form").addEventListener("submit", (ev) => { ev.preventDefault(); lookUp(true); });
 // The drawing follows the date.
 $("as-of").addEventListener("change", () => { if (state.drawing) lookUp(); });
 $("degree").addEventListener("change", () => { if (state.drawing) lookUp(); });

@@ -69,6 +69,7 @@ try {
   await page.fill("#as-of", "2026-06-01");
   await page.dispatchEvent("#as-of", "change");
   await page.waitForFunction((s) => window.kinshipUi.cy.getElementById(s).length === 1, son);
+  await page.waitForFunction(() => window.kinshipUi.busy === 0);
 
   // Two persons: their relation named in the chosen language, highlighted.
   await page.evaluate(([a, b]) => {
