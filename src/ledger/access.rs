@@ -67,6 +67,28 @@ const SET_META: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
 /// Records indexed together by the background indexer, at most.
 const INDEX_GROUP: i64 = 20_000;
 
+/// IINs indexed together, at most (a batch's record holds thousands: a
+/// backlog after an outage must not be read whole into memory).
+const INDEX_IINS: usize = 1_000_000;
+
+/// Takes records from `rows` until they hold [`INDEX_IINS`] (at least one).
+async fn capped<S>(mut rows: S) -> Result<Vec<(i64, Vec<u8>)>, LedgerError>
+where
+    S: futures_util::Stream<Item = Result<(i64, Vec<u8>), sqlx::Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
+    // A varint IIN takes 5 bytes or more: the blob's length bounds its count.
+    while bytes / 5 < INDEX_IINS
+        && let Some(row) = rows.next().await
+    {
+        let row = row?;
+        bytes += row.1.len();
+        out.push(row);
+    }
+    Ok(out)
+}
+
 /// Persons indexed per transaction by the background indexer (SQLite).
 const INDEX_SLICE: usize = 2048;
 
@@ -338,12 +360,13 @@ impl SqliteLedger {
 
     async fn index_audit(&self) -> Result<bool, LedgerError> {
         let upto = Self::indexed_upto(&self.pool).await?;
-        let rows: Vec<(i64, Vec<u8>)> =
+        let rows = capped(
             sqlx::query_as("SELECT id, iins FROM audit WHERE id > $1 ORDER BY id LIMIT $2")
                 .bind(upto)
                 .bind(INDEX_GROUP)
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch(&self.pool),
+        )
+        .await?;
         let Some(&(last, _)) = rows.last() else {
             return Ok(false);
         };
@@ -501,12 +524,14 @@ impl PgLedger {
     async fn index_audit(&self) -> Result<bool, LedgerError> {
         let mut tx = self.pool.begin().await?;
         // Replicas index side by side: each takes records no other holds.
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
-             ORDER BY p.audit_id LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
+        let rows = capped(
+            sqlx::query_as(
+                "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
+                 ORDER BY p.audit_id LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
+            )
+            .bind(INDEX_GROUP)
+            .fetch(&mut *tx),
         )
-        .bind(INDEX_GROUP)
-        .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             return Ok(false);
