@@ -55,12 +55,7 @@ pub struct Skeleton {
 }
 
 pub fn skeleton(g: &FamilyGraph, me: PersonId, on: NaiveDate, degree: u8) -> Skeleton {
-    let mut persons = vec![me];
-    for r in relations::all_of(g, me, on, degree) {
-        if !persons.contains(&r.alter) {
-            persons.push(r.alter);
-        }
-    }
+    let persons = relations::reach(g, me, on, degree);
     let shown: HashSet<PersonId> = persons.iter().copied().collect();
     let mut links = Vec::new();
     for &p in &persons {

@@ -65,14 +65,7 @@ pub struct Tree {
 impl Tree {
     /// `me` and everyone within `degree` on `on`, and the links among them.
     pub fn of(g: &FamilyGraph, me: PersonId, on: NaiveDate, degree: u8) -> Tree {
-        let mut persons = vec![me];
-        let mut alters: Vec<PersonId> = relations::all_of(g, me, on, degree)
-            .iter()
-            .map(|r| r.alter)
-            .collect();
-        alters.sort_by_key(|&p| g.iin(p));
-        alters.dedup();
-        persons.extend(alters);
+        let persons = relations::reach(g, me, on, degree);
         let index: HashMap<PersonId, usize> =
             persons.iter().enumerate().map(|(i, &p)| (p, i)).collect();
         let act = |h| Some(g.act_id(h).to_owned());

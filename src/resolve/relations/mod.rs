@@ -17,10 +17,9 @@
 
 mod names;
 
-pub use names::{Language, Names};
+pub use names::Names;
 
 use crate::graph::{ActHandle, Basis, FamilyGraph, MarriageEnd, PersonId, Role};
-use crate::iin::Sex;
 use chrono::NaiveDate;
 
 /// The degree when none is asked for: first cousins, great-uncles and
@@ -166,6 +165,19 @@ pub fn all_of(g: &FamilyGraph, a: PersonId, on: NaiveDate, max_degree: u8) -> Ve
     relations(g, a, None, on, max_degree)
 }
 
+/// `a`, then everyone related to `a` on `on` up to `max_degree`, each
+/// once, by IIN: who a family drawing or export shows (the paths are not
+/// grouped or named).
+pub fn reach(g: &FamilyGraph, a: PersonId, on: NaiveDate, max_degree: u8) -> Vec<PersonId> {
+    let mut alters: Vec<PersonId> = paths(g, a, None, on, max_degree)
+        .into_iter()
+        .filter_map(|p| p.persons.last().copied())
+        .collect();
+    alters.sort_unstable_by_key(|&p| g.iin(p));
+    alters.dedup();
+    std::iter::once(a).chain(alters).collect()
+}
+
 fn relations(
     g: &FamilyGraph,
     a: PersonId,
@@ -173,6 +185,17 @@ fn relations(
     on: NaiveDate,
     max_degree: u8,
 ) -> Vec<Relation> {
+    group(g, on, paths(g, a, b, on, max_degree))
+}
+
+/// Every path from `a` (to `b` only, when given).
+fn paths(
+    g: &FamilyGraph,
+    a: PersonId,
+    b: Option<PersonId>,
+    on: NaiveDate,
+    max_degree: u8,
+) -> Vec<Path> {
     let mut search = Search {
         g,
         on,
@@ -183,7 +206,7 @@ fn relations(
         links: Vec::new(),
     };
     search.walk(Walk::default());
-    group(g, on, search.found)
+    search.found
 }
 
 /// Where a walk is in the grammar.
@@ -249,8 +272,8 @@ impl Search<'_> {
                     );
                 }
             }
-            let children: Vec<_> = g.children_on(here, on).collect();
-            for c in children {
+            // `g` is the graph's reference, not `self`: no copy needed.
+            for c in g.children_on(here, on) {
                 // Through a spouse to the spouse's child who is one's own:
                 // the direct link is the relation.
                 if w.spouse_last && self.is_parent_of(self.before(), c.child) {
@@ -279,8 +302,7 @@ impl Search<'_> {
         if w.spouse_last || w.spouses >= MAX_SPOUSES {
             return;
         }
-        let marriages: Vec<_> = g.marriages(here).filter(|m| m.since <= on).collect();
-        for m in marriages {
+        for m in g.marriages(here).filter(|m| m.since <= on) {
             let ended = m.end.filter(|e| e.date() <= on).map(|e| match e {
                 MarriageEnd::Divorce { act, date } => Ended::Divorce { act, date },
                 MarriageEnd::Death { of, date } => Ended::Death { of, date },
@@ -346,12 +368,13 @@ impl Search<'_> {
 
 /// Paths into relations: those differing only in the common ancestor are
 /// one (full) relation; each is named; shortest first.
-fn group(g: &FamilyGraph, on: NaiveDate, mut paths: Vec<Path>) -> Vec<Relation> {
-    paths.sort_by_key(|p| p.key());
+fn group(g: &FamilyGraph, on: NaiveDate, paths: Vec<Path>) -> Vec<Relation> {
+    // Each key made once (it allocates), not at every comparison.
+    let mut keyed: Vec<_> = paths.into_iter().map(|p| (p.key(), p)).collect();
+    keyed.sort_by(|x, y| x.0.cmp(&y.0));
     let mut out: Vec<Relation> = Vec::new();
     let mut last_key = None;
-    for p in paths {
-        let key = p.key();
+    for (key, p) in keyed {
         // Only paths through a common ancestor merge (two marriages of one
         // couple are two relations: husband, and former husband).
         if last_key.as_ref() == Some(&key)
@@ -387,9 +410,4 @@ fn group(g: &FamilyGraph, on: NaiveDate, mut paths: Vec<Path>) -> Vec<Relation> 
         ))
     });
     out
-}
-
-/// Sex of a person, from the IIN.
-fn sex(g: &FamilyGraph, p: PersonId) -> Sex {
-    g.iin(p).sex()
 }
