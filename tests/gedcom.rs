@@ -40,18 +40,6 @@ fn python() -> Option<PathBuf> {
     .clone()
 }
 
-/// The IIN of the fixture person with code `code` (from the people list).
-fn iin_of(code: &str) -> String {
-    let text =
-        std::fs::read_to_string(common::fixtures::dir().join("29-relation-names.expect")).unwrap();
-    let needle = format!(" {code} (");
-    let line = text
-        .lines()
-        .find(|l| l.contains(&needle))
-        .unwrap_or_else(|| panic!("no {code} in fixture 29"));
-    line.split_whitespace().nth(1).unwrap().to_owned()
-}
-
 async fn registry(url: &str) -> Arc<Registry> {
     let reg = Arc::new(
         Registry::open(Ledger::open(url).await.unwrap())
@@ -63,7 +51,7 @@ async fn registry(url: &str) -> Arc<Registry> {
         .await
         .unwrap();
     // Names for ego: a birth name and a change, so the file holds both.
-    let e = iin_of("E");
+    let e = common::fixtures::iin_of("E");
     let names = [
         format!(
             r#"{{"kind":"name_change","act_id":"F29-N-1990-1","date":"1990-01-01","person":"{e}","name":{{"surname":"Ахметов","given":"Ерлан","patronymic":"Маратович"}}}}"#
@@ -217,7 +205,7 @@ async fn a_family_exports_as_valid_gedcom_7_and_reads_back() {
     let db = common::TestDb::sqlite();
     let reg = registry(&db.url).await;
     let app = common::app(reg.clone()).await;
-    let e = iin_of("E");
+    let e = common::fixtures::iin_of("E");
     let text = export(&app, &e, 2).await;
     let got = read_back(&py, &text);
     compare(&reg, &e, 2, &got);
@@ -233,7 +221,7 @@ async fn a_family_exports_as_valid_gedcom_7_and_reads_back() {
         "names over time"
     );
     // The father's first marriage, with its divorce, is in his file.
-    let f = iin_of("F");
+    let f = common::fixtures::iin_of("F");
     let got = read_back(&py, &export(&app, &f, 1).await);
     compare(&reg, &f, 1, &got);
     assert!(
@@ -248,7 +236,7 @@ async fn a_family_exports_as_valid_gedcom_7_and_reads_back() {
     );
 
     // An adopted child: the adoptive family and the birth family.
-    let ks = iin_of("KS");
+    let ks = common::fixtures::iin_of("KS");
     let got = read_back(&py, &export(&app, &ks, 2).await);
     compare(&reg, &ks, 2, &got);
     let famc: Vec<&str> = got["people"]

@@ -11,14 +11,6 @@ use common::raw::{free_port, wait_ready};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn iin_of(code: &str) -> String {
-    let text =
-        std::fs::read_to_string(common::fixtures::dir().join("29-relation-names.expect")).unwrap();
-    let needle = format!(" {code} (");
-    let line = text.lines().find(|l| l.contains(&needle)).unwrap();
-    line.split_whitespace().nth(1).unwrap().to_owned()
-}
-
 #[test]
 fn the_staff_page_works_in_a_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -40,8 +32,8 @@ fn the_staff_page_works_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("ledger.db");
     let bin = env!("CARGO_BIN_EXE_kinship");
-    let e = iin_of("E");
-    let m = iin_of("M");
+    let e = common::fixtures::iin_of("E");
+    let m = common::fixtures::iin_of("M");
     let mut data =
         std::fs::read_to_string(common::fixtures::dir().join("29-relation-names.ndjson")).unwrap();
     // Names that would run if put on the page as HTML; a right-to-left
@@ -101,7 +93,11 @@ fn the_staff_page_works_in_a_browser() {
         .arg(ui.join("tests/ui.test.mjs"))
         .args([&format!("http://127.0.0.1:{port}"), &key])
         .arg(&shots)
-        .args([&e, &iin_of("OB"), &iin_of("ES")])
+        .args([
+            &e,
+            &common::fixtures::iin_of("OB"),
+            &common::fixtures::iin_of("ES"),
+        ])
         .env("CHROMIUM", &chromium)
         .output()
         .unwrap();

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 const SEGMENT_MAX: u64 = 64 << 20;
 
 /// Records read for one move into the database, at most.
-pub const MOVE_ROWS: usize = 20_000;
+const MOVE_ROWS: usize = 20_000;
 
 /// Bytes of log read for one move, at most (batch records are large).
 const MOVE_BYTES: u64 = 16 << 20;

@@ -428,28 +428,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export {
-            what:
-                Export::Gedcom {
-                    iin,
-                    degree,
-                    as_of,
-                    purpose,
-                    out,
-                    db,
-                    snapshots,
-                },
-        } => {
-            export_gedcom(
-                &iin,
-                degree,
-                as_of.as_deref(),
-                &purpose,
-                &out,
-                &db,
-                &snapshots,
-            )
-            .await
-        }
+            what: Export::Gedcom(args),
+        } => export_gedcom(&args).await,
         Command::Snapshot { db, snapshots, out } => {
             let ledger = Ledger::open(&db.db).await.context("opening the ledger")?;
             let place = snapshots.place(&db.db);
@@ -588,40 +568,45 @@ pub fn memory_kib() -> Option<(u64, u64)> {
 #[derive(Debug, clap::Subcommand)]
 enum Export {
     /// The person and everyone within --degree as GEDCOM 7.0.
-    Gedcom {
-        /// The person's IIN.
-        iin: String,
-        /// Births counted along a path, 1-6.
-        #[arg(long, default_value_t = crate::resolve::relations::DEFAULT_DEGREE)]
-        degree: u8,
-        /// The date links are taken on [default: today in Kazakhstan].
-        #[arg(long)]
-        as_of: Option<String>,
-        /// Why (as the X-Purpose header of the API: a code, then `; case=`,
-        /// `; consent=`), recorded in the audit.
-        #[arg(long)]
-        purpose: String,
-        /// Output file (`-` for standard output).
-        #[arg(long, default_value = "-")]
-        out: PathBuf,
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        snapshots: SnapshotArgs,
-    },
+    Gedcom(GedcomArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GedcomArgs {
+    /// The person's IIN.
+    iin: String,
+    /// Births counted along a path, 1-6.
+    #[arg(long, default_value_t = crate::resolve::relations::DEFAULT_DEGREE)]
+    degree: u8,
+    /// The date links are taken on [default: today in Kazakhstan].
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Why (as the X-Purpose header of the API: a code, then `; case=`,
+    /// `; consent=`), recorded in the audit.
+    #[arg(long)]
+    purpose: String,
+    /// Output file (`-` for standard output).
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
 }
 
 /// `kinship export gedcom`: through the read path like an API call, so
 /// the lookup is audited.
-async fn export_gedcom(
-    iin: &str,
-    degree: u8,
-    as_of: Option<&str>,
-    purpose: &str,
-    out: &std::path::Path,
-    db: &DbArg,
-    snapshots: &SnapshotArgs,
-) -> anyhow::Result<()> {
+async fn export_gedcom(args: &GedcomArgs) -> anyhow::Result<()> {
+    let GedcomArgs {
+        iin,
+        degree,
+        as_of,
+        purpose,
+        out,
+        db,
+        snapshots,
+    } = args;
+    let degree = *degree;
     let iin = crate::iin::Iin::parse(iin).map_err(|e| anyhow::anyhow!("the IIN: {e}"))?;
     if !(1..=crate::resolve::relations::MAX_DEGREE).contains(&degree) {
         anyhow::bail!(
@@ -629,7 +614,7 @@ async fn export_gedcom(
             crate::resolve::relations::MAX_DEGREE
         );
     }
-    let on = match as_of {
+    let on = match as_of.as_deref() {
         Some(d) => crate::acts::parse_date(d)
             .ok_or_else(|| anyhow::anyhow!("--as-of must be a real date written YYYY-MM-DD"))?,
         None => crate::calendar::today(),

@@ -230,18 +230,11 @@ impl Ledger {
     /// How far the audit log `log` is stored, as [`Ledger::append_audit`]
     /// last marked it.
     pub async fn audit_log_mark(&self, log: &str) -> Result<Option<String>, LedgerError> {
-        const SQL: &str = "SELECT value FROM meta WHERE key = $1";
         let key = format!("{AUDIT_LOG}{log}");
         read(async {
             match self {
-                Ledger::Sqlite(l) => Ok(sqlx::query_scalar(SQL)
-                    .bind(&key)
-                    .fetch_optional(&l.pool)
-                    .await?),
-                Ledger::Postgres(l) => Ok(sqlx::query_scalar(SQL)
-                    .bind(&key)
-                    .fetch_optional(&l.pool)
-                    .await?),
+                Ledger::Sqlite(l) => l.meta(&key).await,
+                Ledger::Postgres(l) => l.meta(&key).await,
             }
         })
         .await

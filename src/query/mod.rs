@@ -262,9 +262,6 @@ impl Reader {
                 // `limit` counts what `items` holds already.
                 quality::scan(&g, from, on, kind, limit, &mut items, &mut unknown)
             };
-            if next == Some(from) {
-                break; // the page is full: nothing was looked at
-            }
             // Known only from the marriage (and its divorce) in the ledger too?
             for (iin, marriage) in unknown {
                 let acts = ledger.acts_of(iin).await?;
@@ -302,13 +299,13 @@ impl Reader {
         on: NaiveDate,
         degree: u8,
     ) -> Result<Answer<drawing::Drawing>, ReadError> {
-        let (sk, seq) = self
-            .in_graph(iin, |g, me| drawing::skeleton(g, me, on, degree))
+        let ((sk, iins), seq) = self
+            .in_graph(iin, |g, me| {
+                let sk = drawing::skeleton(g, me, on, degree);
+                let iins: Vec<Iin> = sk.persons.iter().map(|&p| g.iin(p)).collect();
+                (sk, iins)
+            })
             .await?;
-        let iins: Vec<Iin> = {
-            let g = self.reg.graph();
-            sk.persons.iter().map(|&p| g.iin(p)).collect()
-        };
         // From the cache when the ledger is out of reach, marked.
         let names = self.reg.names_or_cached(&iins).await?;
         let persons = {

@@ -852,3 +852,15 @@ pub async fn check_family_http(url: &str, name: &str, ndjson: &Path, expect: &Pa
     reg.ledger().close().await;
     fails
 }
+
+/// The IIN of person `code` of fixture 29 (from the people list of its
+/// `.expect` file).
+pub fn iin_of(code: &str) -> String {
+    let text = std::fs::read_to_string(dir().join("29-relation-names.expect")).unwrap();
+    let needle = format!(" {code} (");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap_or_else(|| panic!("no {code} in fixture 29"));
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}

@@ -12,16 +12,18 @@ use chrono::NaiveDate;
 use std::sync::LazyLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Language {
+enum Language {
     Ru,
     Kk,
     En,
 }
 
 impl Language {
-    pub const ALL: [Language; 3] = [Language::Ru, Language::Kk, Language::En];
+    #[cfg(test)]
+    const ALL: [Language; 3] = [Language::Ru, Language::Kk, Language::En];
 
-    pub fn code(self) -> &'static str {
+    #[cfg(test)]
+    fn code(self) -> &'static str {
         match self {
             Language::Ru => "ru",
             Language::Kk => "kk",
@@ -52,16 +54,6 @@ pub struct Names {
     pub en: String,
 }
 
-impl Names {
-    pub fn get(&self, l: Language) -> &str {
-        match l {
-            Language::Ru => &self.ru,
-            Language::Kk => &self.kk,
-            Language::En => &self.en,
-        }
-    }
-}
-
 /// What the rows are keyed by.
 struct Facts {
     shape: String,
@@ -79,7 +71,7 @@ struct Facts {
 
 pub(super) fn name(g: &FamilyGraph, on: NaiveDate, r: &Relation) -> Names {
     let p = &r.paths[0];
-    let sexes: Vec<Sex> = p.persons.iter().map(|&x| super::sex(g, x)).collect();
+    let sexes: Vec<Sex> = p.persons.iter().map(|&x| g.iin(x).sex()).collect();
     let alter = *p.persons.last().expect("a path has an end");
     let facts = Facts {
         shape: r.shape.clone(),
