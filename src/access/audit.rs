@@ -8,13 +8,11 @@
 
 use super::log::{AuditLog, Pos};
 use crate::ledger::{AuditRow, Ledger};
+use parking_lot::{Condvar, Mutex};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
-
-/// Records made durable together at most.
-const GROUP: usize = 4096;
+use tokio::sync::{Notify, watch};
 
 /// How long new log records wait to be moved into the database, so many
 /// are moved at once (a lookup moves them at once).
@@ -36,13 +34,28 @@ pub enum AuditError {
     Unavailable(String),
 }
 
-struct Job {
-    row: AuditRow,
-    done: oneshot::Sender<Result<(), AuditError>>,
+/// Records waiting for the writer, as log frames, and the group they
+/// will be written in. A request appends its frame and waits on the
+/// group's outcome: one lock and one wake-up per answer, and one watch
+/// per group, where a channel and a oneshot per answer were two
+/// allocations and two cross-thread hand-offs.
+struct Queue {
+    state: Mutex<Waiting>,
+    ready: Condvar,
+}
+
+type Outcome = watch::Sender<Option<Result<(), AuditError>>>;
+
+struct Waiting {
+    frames: Vec<u8>,
+    group: Arc<Outcome>,
+    /// The writer sleeps until told.
+    idle: bool,
+    stopped: bool,
 }
 
 pub struct Auditor {
-    tx: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
     /// How long a request waits for its record's group.
     wait: Duration,
     /// With a log: how far it is and how far the database holds it.
@@ -59,13 +72,34 @@ impl Auditor {
     /// Starts the writer, the mover and the indexer on the current runtime:
     /// with `log`, records go to the log folder there first.
     pub fn start(ledger: Ledger, wait: Duration, log: Option<&Path>) -> std::io::Result<Auditor> {
-        let (tx, rx) = mpsc::channel(GROUP * 4);
+        let queue = Arc::new(Queue {
+            state: Mutex::new(Waiting {
+                frames: Vec::new(),
+                group: Arc::new(watch::Sender::new(None)),
+                idle: false,
+                stopped: false,
+            }),
+            ready: Condvar::new(),
+        });
         let indexed = Arc::new(Notify::new());
         tokio::spawn(index(ledger.clone(), indexed.clone()));
+        let writer = std::thread::Builder::new().name("audit-writer".into());
         let Some(dir) = log else {
-            tokio::spawn(commit(ledger, rx, indexed));
+            // Without a log each group is a database transaction.
+            let (q, rt) = (queue.clone(), tokio::runtime::Handle::current());
+            writer.spawn(move || {
+                write_groups(&q, |frames| {
+                    let rows = super::log::unframe(frames).map_err(AuditError::Unavailable)?;
+                    rt.block_on(ledger.append_audit(&rows, None)).map_err(|e| {
+                        tracing::warn!(error = %e, records = rows.len(), "audit records not written; their answers are refused");
+                        AuditError::Unavailable(e.to_string())
+                    })?;
+                    indexed.notify_one();
+                    Ok(())
+                })
+            })?;
             return Ok(Auditor {
-                tx,
+                queue,
                 wait,
                 log: None,
             });
@@ -74,15 +108,20 @@ impl Auditor {
         let (moved_tx, moved) = watch::channel(Pos::default());
         let nudge = Arc::new(Notify::new());
         let durable = log.watch_durable();
-        std::thread::Builder::new()
-            .name("audit-log".into())
-            .spawn({
-                let log = log.clone();
-                move || append(&log, rx)
-            })?;
+        writer.spawn({
+            let (queue, log) = (queue.clone(), log.clone());
+            move || {
+                write_groups(&queue, |frames| {
+                    log.append(frames).map_err(|e| {
+                        tracing::warn!(error = %e, bytes = frames.len(), "audit records not written; their answers are refused");
+                        AuditError::Unavailable(format!("the audit log: {e}"))
+                    })
+                })
+            }
+        })?;
         tokio::spawn(move_in(ledger, log, moved_tx, nudge.clone(), indexed));
         Ok(Auditor {
-            tx,
+            queue,
             wait,
             log: Some(Moving {
                 durable,
@@ -94,16 +133,32 @@ impl Auditor {
 
     /// Appends `row`; returns once it is durable.
     pub async fn record(&self, row: AuditRow) -> Result<(), AuditError> {
-        let stopped = || AuditError::Unavailable("the audit writer has stopped".into());
-        let (done, written) = oneshot::channel();
-        let run = async {
-            self.tx
-                .send(Job { row, done })
-                .await
-                .map_err(|_| stopped())?;
-            written.await.map_err(|_| stopped())?
+        // Encoded before the lock: a batch's record holds thousands of IINs.
+        let mut bytes =
+            Vec::with_capacity(64 + row.purpose.len() + row.route.len() + row.iins.len() * 5);
+        super::log::frame(&row, &mut bytes);
+        let mut outcome = {
+            let mut q = self.queue.state.lock();
+            if q.stopped {
+                return Err(AuditError::Unavailable(
+                    "the audit writer has stopped".into(),
+                ));
+            }
+            q.frames.extend_from_slice(&bytes);
+            if std::mem::take(&mut q.idle) {
+                self.queue.ready.notify_one();
+            }
+            q.group.subscribe()
         };
-        self.within(run).await
+        self.within(async {
+            match outcome.wait_for(Option::is_some).await {
+                Ok(done) => done.clone().expect("waited for"),
+                Err(_) => Err(AuditError::Unavailable(
+                    "the audit writer has stopped".into(),
+                )),
+            }
+        })
+        .await
     }
 
     /// Returns once the database holds every record made durable before
@@ -141,59 +196,32 @@ impl Auditor {
     }
 }
 
-/// The records waiting now (after `first`), at most a group, and whom
-/// to tell when they are written.
-type Waiting = Vec<oneshot::Sender<Result<(), AuditError>>>;
-
-fn group(first: Job, rx: &mut mpsc::Receiver<Job>) -> (Vec<AuditRow>, Waiting) {
-    let mut rows = Vec::with_capacity(GROUP.min(rx.len() + 1));
-    let mut waiting = Vec::with_capacity(rows.capacity());
-    let mut job = Some(first);
-    while let Some(Job { row, done }) = job {
-        rows.push(row);
-        waiting.push(done);
-        job = if rows.len() < GROUP {
-            rx.try_recv().ok()
-        } else {
-            None
-        };
-    }
-    (rows, waiting)
-}
-
-fn answer(waiting: Waiting, result: Result<(), AuditError>) {
-    for w in waiting {
-        let _ = w.send(result.clone());
+impl Drop for Auditor {
+    fn drop(&mut self) {
+        self.queue.state.lock().stopped = true;
+        self.queue.ready.notify_one();
     }
 }
 
-/// The log's writer, on a thread of its own (an fsync blocks).
-fn append(log: &AuditLog, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.blocking_recv() {
-        let (rows, waiting) = group(first, &mut rx);
-        let result = log.append(&rows).map_err(|e| {
-            tracing::warn!(error = %e, records = rows.len(), "audit records not written; their answers are refused");
-            AuditError::Unavailable(format!("the audit log: {e}"))
-        });
-        answer(waiting, result);
-    }
-}
-
-/// Without a log: each group is a database transaction.
-async fn commit(ledger: Ledger, mut rx: mpsc::Receiver<Job>, indexed: Arc<Notify>) {
-    while let Some(first) = rx.recv().await {
-        let (rows, waiting) = group(first, &mut rx);
-        let result = match ledger.append_audit(&rows, None).await {
-            Ok(()) => {
-                indexed.notify_one();
-                Ok(())
+/// The writer, on a thread of its own (an fsync blocks): takes every
+/// frame waiting, writes them with `write`, tells their group.
+fn write_groups(queue: &Queue, mut write: impl FnMut(&[u8]) -> Result<(), AuditError>) {
+    let mut frames = Vec::new();
+    loop {
+        let group = {
+            let mut q = queue.state.lock();
+            while q.frames.is_empty() {
+                if q.stopped {
+                    return;
+                }
+                q.idle = true;
+                queue.ready.wait(&mut q);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, records = rows.len(), "audit records not written; their answers are refused");
-                Err(AuditError::Unavailable(e.to_string()))
-            }
+            frames.clear();
+            std::mem::swap(&mut frames, &mut q.frames);
+            std::mem::replace(&mut q.group, Arc::new(watch::Sender::new(None)))
         };
-        answer(waiting, result);
+        group.send_replace(Some(write(&frames)));
     }
 }
 

@@ -1,9 +1,9 @@
 //! The audit log: a folder of append-only files on local disk where each
 //! answer's audit record is made durable (written and fsynced, one
-//! `fdatasync` per group: ~0.2 ms here) before the answer goes out. A
-//! background task moves the log into the database in large groups, each
-//! in one transaction with the position it reached (a mark per log in
-//! `meta`), so every record is stored exactly once, after a crash too.
+//! `fdatasync` per group) before the answer goes out. A background task
+//! moves the log into the database in large groups, each in one
+//! transaction with the position it reached (a mark per log in `meta`), so
+//! every record is stored exactly once, after a crash too.
 //!
 //! Why not commit each group to the database before answering: with 64
 //! connections each waiting for its group's commit, single checks ran at
@@ -12,20 +12,32 @@
 //! and as durable. It also carries the answers through a database outage:
 //! the log grows until the database takes it again.
 //!
-//! Segments are `<number>.ndjson`, one JSON line per record; each process
-//! starts a new one and rotates at [`SEGMENT_MAX`], and a segment is
-//! removed once the database holds all of it. The folder is locked by one
-//! process: replicas need a folder each.
+//! Segments are `<number>.audit`: frames of a record's bytes
+//! (`AuditRow::encode_into`) behind their length and CRC-32. A segment is
+//! filled with zeros when it is made, before any record goes in: an
+//! `fdatasync` after writing into blocks the file already has flushes the
+//! data alone, where one after growing the file also commits the file
+//! system's journal (measured here: 0.10 ms against 0.24 ms median). A
+//! zero length ends a segment's records, and so does a frame whose CRC
+//! fails (a write a crash cut short: its answer never went out). Each
+//! process starts a new segment; segments grow from 1 MiB to
+//! [`SEGMENT_MAX`], the next one made ahead on a thread of its own; a
+//! segment is removed once the database holds all of it. The folder is
+//! locked by one process: replicas need a folder each.
 
-use crate::iin::Iin;
 use crate::ledger::AuditRow;
 use parking_lot::Mutex;
 use std::fs::File;
-use std::io::{BufRead, Read, Seek, Write};
+use std::io::{BufReader, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use tokio::sync::watch;
 
-/// A segment is closed and a new one begun beyond this size.
+/// The first segment a process makes; each next one is twice as large.
+const SEGMENT_MIN: u64 = 1 << 20;
+
+/// Segments grow to this size.
 const SEGMENT_MAX: u64 = 64 << 20;
 
 /// Records read for one move into the database, at most.
@@ -33,6 +45,11 @@ const MOVE_ROWS: usize = 20_000;
 
 /// Bytes of log read for one move, at most (batch records are large).
 const MOVE_BYTES: u64 = 16 << 20;
+
+/// A frame's head: the record's length and its CRC-32.
+const HEAD: u64 = 8;
+
+const EXT: &str = "audit";
 
 /// A place in the log: a segment and a byte offset in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,24 +72,46 @@ impl Pos {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Row {
-    at: i64,
-    client_id: i64,
-    purpose: String,
-    case_ref: Option<String>,
-    consent_ref: Option<String>,
-    route: String,
-    outcome: String,
-    iins: Vec<u64>,
+/// Appends `row` to `out` as one frame of the log.
+pub fn frame(row: &AuditRow, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEAD as usize]);
+    row.encode_into(out);
+    let body = &out[start + HEAD as usize..];
+    let (len, crc) = (body.len() as u32, crc32fast::hash(body));
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads the frames in `bytes` back into records.
+pub fn unframe(mut bytes: &[u8]) -> Result<Vec<AuditRow>, String> {
+    let mut rows = Vec::new();
+    while !bytes.is_empty() {
+        let (len, _) = head(bytes).ok_or("a frame is cut short")?;
+        let body = &bytes[HEAD as usize..HEAD as usize + len];
+        rows.push(AuditRow::decode(body).map_err(|e| e.to_string())?);
+        bytes = &bytes[HEAD as usize + len..];
+    }
+    Ok(rows)
+}
+
+/// The length of the whole, sound frame at the start of `bytes`.
+fn head(bytes: &[u8]) -> Option<(usize, u32)> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    let body = bytes.get(HEAD as usize..HEAD as usize + len)?;
+    (len > 0 && crc32fast::hash(body) == crc).then_some((len, crc))
 }
 
 struct Active {
     file: File,
     pos: Pos,
-    /// A failed write may have left part of a line: the next append
+    size: u64,
+    /// A failed write may have left part of a frame: the next append
     /// begins a new segment.
     broken: bool,
+    /// The next segment, being made.
+    next: Option<JoinHandle<std::io::Result<(File, u64)>>>,
 }
 
 pub struct AuditLog {
@@ -101,6 +140,16 @@ impl AuditLog {
                 dir.display()
             )));
         }
+        if let Some(old) = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
+        {
+            return Err(std::io::Error::other(format!(
+                "the audit log folder {} holds {}, a segment of the earlier JSON format whose records are not in the database yet; start the version that wrote it once, so it moves them, then this one",
+                dir.display(),
+                old.file_name().to_string_lossy()
+            )));
+        }
         let id_file = dir.join("id");
         let id = match std::fs::read_to_string(&id_file) {
             Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
@@ -115,12 +164,9 @@ impl AuditLog {
                 id
             }
         };
-        let next = segments(dir)?.last().map_or(1, |s| s + 1);
-        let pos = Pos {
-            segment: next,
-            offset: 0,
-        };
-        let file = create_segment(dir, next)?;
+        let segment = segments(dir)?.last().map_or(1, |s| s + 1);
+        let file = create_segment(dir, segment, SEGMENT_MIN)?;
+        let pos = Pos { segment, offset: 0 };
         Ok(AuditLog {
             dir: dir.to_owned(),
             id,
@@ -128,7 +174,9 @@ impl AuditLog {
             active: Mutex::new(Active {
                 file,
                 pos,
+                size: SEGMENT_MIN,
                 broken: false,
+                next: Some(make_ahead(dir, segment + 1, SEGMENT_MIN * 2)),
             }),
             durable: watch::Sender::new(pos),
         })
@@ -159,41 +207,64 @@ impl AuditLog {
         self.durable.subscribe()
     }
 
-    /// Appends `rows`, written and fsynced when it returns. Blocks: call it
-    /// from a thread of its own.
-    pub fn append(&self, rows: &[AuditRow]) -> std::io::Result<()> {
-        let mut lines = Vec::with_capacity(rows.len() * 256);
-        for r in rows {
-            serde_json::to_writer(&mut lines, &Row::from(r)).map_err(std::io::Error::other)?;
-            lines.push(b'\n');
-        }
+    /// Appends `frames` (made by [`frame`]), written and fsynced when it
+    /// returns. Blocks: call it from a thread of its own.
+    pub fn append(&self, frames: &[u8]) -> std::io::Result<()> {
         let mut a = self.active.lock();
-        if a.broken || a.pos.offset >= SEGMENT_MAX {
-            // A number a failed rotation left behind is skipped.
-            let mut segment = a.pos.segment + 1;
-            while segment_path(&self.dir, segment).exists() {
-                segment += 1;
-            }
-            a.file = create_segment(&self.dir, segment)?;
-            a.pos = Pos { segment, offset: 0 };
-            a.broken = false;
+        let len = frames.len() as u64;
+        if a.broken || (a.pos.offset > 0 && a.pos.offset + len > a.size) {
+            self.rotate(&mut a)?;
         }
-        let written = a.file.write_all(&lines).and_then(|()| a.file.sync_data());
+        let written = a
+            .file
+            .write_all_at(frames, a.pos.offset)
+            .and_then(|()| a.file.sync_data());
         if let Err(e) = written {
-            // Cut off what may have been written, so no torn line stays in
-            // the middle of the segment; failing that, the next append
-            // starts a segment of its own.
-            let offset = a.pos.offset;
-            a.broken = a.file.set_len(offset).is_err();
+            // Whatever part of it reached the disk fails its CRC or ends
+            // where a later frame would begin: start afresh all the same.
+            a.broken = true;
             return Err(e);
         }
-        a.pos.offset += lines.len() as u64;
+        a.pos.offset += len;
         self.durable.send_replace(a.pos);
         Ok(())
     }
 
+    /// Moves appends to the next segment (made ahead when it could be).
+    fn rotate(&self, a: &mut Active) -> std::io::Result<()> {
+        let size = (a.size * 2).min(SEGMENT_MAX);
+        let made = a
+            .next
+            .take()
+            .map(|h| h.join().expect("making a segment does not panic"));
+        let (file, segment) = match made {
+            Some(Ok(made)) => made,
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::warn!(error = %e, "the next audit log segment could not be made ahead");
+                }
+                // A number a failed attempt left behind is skipped.
+                let mut segment = a.pos.segment + 1;
+                while segment_path(&self.dir, segment).exists() {
+                    segment += 1;
+                }
+                (create_segment(&self.dir, segment, size)?, segment)
+            }
+        };
+        a.file = file;
+        a.pos = Pos { segment, offset: 0 };
+        a.size = file_len(&a.file).unwrap_or(size);
+        a.broken = false;
+        a.next = Some(make_ahead(
+            &self.dir,
+            segment + 1,
+            (size * 2).min(SEGMENT_MAX),
+        ));
+        Ok(())
+    }
+
     /// Records from `from` on, up to what is durable (at most
-    /// [`MOVE_ROWS`]), and the position after them.
+    /// [`MOVE_ROWS`] and about [`MOVE_BYTES`]), and the position after them.
     pub fn read(&self, from: Pos) -> std::io::Result<(Vec<AuditRow>, Pos)> {
         let durable = self.durable();
         let (mut rows, mut pos, mut bytes) = (Vec::new(), from, 0u64);
@@ -219,34 +290,46 @@ impl AuditLog {
                 durable.offset
             };
             file.seek(std::io::SeekFrom::Start(pos.offset))?;
-            let mut reader = std::io::BufReader::new(file.take(end.saturating_sub(pos.offset)));
-            let mut line = Vec::new();
+            let mut reader =
+                BufReader::with_capacity(1 << 20, file.take(end.saturating_sub(pos.offset)));
+            let mut frame = Vec::new();
+            let mut ended = false;
             while rows.len() < MOVE_ROWS && bytes < MOVE_BYTES {
-                line.clear();
-                let n = reader.read_until(b'\n', &mut line)? as u64;
-                if n == 0 || line.last() != Some(&b'\n') {
-                    // The segment's end; in a closed one, possibly a line a
-                    // crash cut short (its answer never went out).
-                    if n > 0 {
-                        tracing::warn!(
-                            segment = pos.segment,
-                            "skipping an unfinished audit log line"
-                        );
-                        pos.offset += n;
-                    }
+                frame.resize(HEAD as usize, 0);
+                if pos.offset + HEAD > end || reader.read_exact(&mut frame).is_err() {
+                    ended = true;
                     break;
                 }
-                pos.offset += n;
-                bytes += n;
-                match serde_json::from_slice::<Row>(&line) {
-                    Ok(r) => rows.push(r.into()),
+                let len = u64::from(u32::from_le_bytes(frame[..4].try_into().expect("4")));
+                if len == 0 || pos.offset + HEAD + len > end {
+                    ended = true;
+                    break;
+                }
+                frame.resize((HEAD + len) as usize, 0);
+                reader.read_exact(&mut frame[HEAD as usize..])?;
+                let Some(_) = head(&frame) else {
+                    // Only the last write of a process that stopped can
+                    // be torn; its answers were never given.
+                    tracing::warn!(
+                        segment = pos.segment,
+                        "an audit log segment ends in a frame a crash cut short"
+                    );
+                    ended = true;
+                    break;
+                };
+                match AuditRow::decode(&frame[HEAD as usize..]) {
+                    Ok(r) => rows.push(r),
                     Err(e) => {
-                        tracing::error!(segment = pos.segment, error = %e, "skipping a malformed audit log line")
+                        tracing::error!(segment = pos.segment, error = %e, "skipping a malformed audit log record")
                     }
                 }
+                pos.offset += HEAD + len;
+                bytes += HEAD + len;
             }
-            if closed && pos.offset >= end {
+            if closed && ended {
                 pos = self.next_segment(pos.segment, durable)?;
+            } else if ended {
+                break;
             }
         }
         Ok((rows, pos))
@@ -272,8 +355,22 @@ impl AuditLog {
     }
 }
 
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // The segment being made must not be left half made for the next
+        // process to find.
+        if let Some(h) = self.active.get_mut().next.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:016}.ndjson"))
+    dir.join(format!("{segment:016}.{EXT}"))
+}
+
+fn file_len(f: &File) -> std::io::Result<u64> {
+    Ok(f.metadata()?.len())
 }
 
 /// The segment numbers in `dir`, ascending.
@@ -283,7 +380,7 @@ fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
         let name = e?.file_name();
         if let Some(n) = name
             .to_str()
-            .and_then(|n| n.strip_suffix(".ndjson"))
+            .and_then(|n| n.strip_suffix(EXT)?.strip_suffix('.'))
             .and_then(|n| n.parse().ok())
         {
             out.push(n);
@@ -293,49 +390,45 @@ fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
     Ok(out)
 }
 
-/// A new, empty segment, its name durable in the folder.
-fn create_segment(dir: &Path, segment: u64) -> std::io::Result<File> {
-    let file = std::fs::OpenOptions::new()
+/// Makes segment `segment` (or the first free number after it) on a
+/// thread of its own.
+fn make_ahead(dir: &Path, segment: u64, size: u64) -> JoinHandle<std::io::Result<(File, u64)>> {
+    let dir = dir.to_owned();
+    std::thread::Builder::new()
+        .name("audit-log-ahead".into())
+        .spawn(move || {
+            let mut segment = segment;
+            while segment_path(&dir, segment).exists() {
+                segment += 1;
+            }
+            Ok((create_segment(&dir, segment, size)?, segment))
+        })
+        .expect("a thread can be started")
+}
+
+/// A new segment of `size` zeros, on disk with its name in the folder.
+fn create_segment(dir: &Path, segment: u64, size: u64) -> std::io::Result<File> {
+    let mut file = std::fs::OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .read(true)
+        .write(true)
         .open(segment_path(dir, segment))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
     File::open(dir)?.sync_all()?;
     Ok(file)
-}
-
-impl From<&AuditRow> for Row {
-    fn from(r: &AuditRow) -> Row {
-        Row {
-            at: r.at,
-            client_id: r.client_id,
-            purpose: r.purpose.clone(),
-            case_ref: r.case_ref.clone(),
-            consent_ref: r.consent_ref.clone(),
-            route: r.route.clone(),
-            outcome: r.outcome.clone(),
-            iins: r.iins.iter().map(|i| i.get()).collect(),
-        }
-    }
-}
-
-impl From<Row> for AuditRow {
-    fn from(r: Row) -> AuditRow {
-        AuditRow {
-            at: r.at,
-            client_id: r.client_id,
-            purpose: r.purpose,
-            case_ref: r.case_ref,
-            consent_ref: r.consent_ref,
-            route: r.route,
-            outcome: r.outcome,
-            iins: r.iins.into_iter().map(Iin::from_u64_unchecked).collect(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iin::Iin;
 
     fn row(purpose: &str) -> AuditRow {
         AuditRow {
@@ -350,12 +443,20 @@ mod tests {
         }
     }
 
+    fn frames(purposes: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in purposes {
+            frame(&row(p), &mut out);
+        }
+        out
+    }
+
     fn purposes(rows: &[AuditRow]) -> Vec<&str> {
         rows.iter().map(|r| r.purpose.as_str()).collect()
     }
 
     #[test]
-    fn records_are_read_back_once_across_restarts_and_torn_lines() {
+    fn records_are_read_back_once_across_restarts_rotations_and_torn_frames() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(dir.path()).unwrap();
         assert!(
@@ -363,28 +464,59 @@ mod tests {
             "a second process is refused the folder"
         );
         let start = log.start().unwrap();
-        log.append(&[row("a"), row("b")]).unwrap();
+        log.append(&frames(&["a", "b"])).unwrap();
         let (rows, mid) = log.read(start).unwrap();
         assert_eq!(purposes(&rows), ["a", "b"]);
-        log.append(&[row("c")]).unwrap();
+        log.append(&frames(&["c"])).unwrap();
         let id = log.id().to_owned();
         drop(log);
-        // A crash in the middle of a write leaves part of a line.
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
+        // A crash in the middle of a write leaves part of a frame.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
             .open(segment_path(dir.path(), mid.segment))
             .unwrap();
-        f.write_all(br#"{"at":1,"client_"#).unwrap();
+        let torn = frames(&["lost"]);
+        let end_of_c = mid.offset + frames(&["c"]).len() as u64;
+        f.write_all_at(&torn[..torn.len() - 3], end_of_c).unwrap();
 
         let log = AuditLog::open(dir.path()).unwrap();
         assert_eq!(log.id(), id, "the log keeps its name");
-        log.append(&[row("d")]).unwrap();
-        let (rows, end) = log.read(mid).unwrap();
-        assert_eq!(purposes(&rows), ["c", "d"], "the torn line is skipped");
-        assert_eq!(end, log.durable());
-        assert_eq!(log.read(end).unwrap().0.len(), 0);
-        log.remove_before(end.segment).unwrap();
-        assert_eq!(segments(dir.path()).unwrap(), [end.segment]);
-        assert_eq!(Pos::decode(&end.encode()), Some(end));
+        log.append(&frames(&["d"])).unwrap();
+        // More than a segment holds: the log moves on to the next.
+        let big = "x".repeat(60_000);
+        let many: Vec<&str> = std::iter::repeat_n(big.as_str(), 40).collect();
+        log.append(&frames(&many)).unwrap();
+        log.append(&frames(&["e"])).unwrap();
+        let mut read = Vec::new();
+        let mut at = mid;
+        while at < log.durable() {
+            let (rows, to) = log.read(at).unwrap();
+            read.extend(rows.into_iter().map(|r| r.purpose[..1].to_owned()));
+            at = to;
+        }
+        let expect: Vec<String> = ["c", "d"]
+            .iter()
+            .chain(std::iter::repeat_n(&"x", 40))
+            .chain(["e"].iter())
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(read, expect, "the torn frame is skipped, nothing else");
+        assert_eq!(at, log.durable());
+        assert_eq!(log.read(at).unwrap().0.len(), 0);
+        log.remove_before(at.segment).unwrap();
+        assert_eq!(segments(dir.path()).unwrap()[0], at.segment);
+        assert_eq!(Pos::decode(&at.encode()), Some(at));
+        assert_eq!(
+            purposes(&unframe(&frames(&["f", "g"])).unwrap()),
+            ["f", "g"]
+        );
+    }
+
+    #[test]
+    fn a_folder_of_the_earlier_format_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("0000000000000001.ndjson"), "{}\n").unwrap();
+        let e = AuditLog::open(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("earlier JSON format"), "{e}");
     }
 }

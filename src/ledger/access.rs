@@ -12,6 +12,7 @@
 //! PostgreSQL via `audit_pending`, on SQLite via a mark of the last id
 //! indexed), so a record is visible at once.
 
+use super::audit_record::{decode_iins, encode_iins};
 use super::{Ledger, LedgerError, postgres::PgLedger, read, sqlite::SqliteLedger};
 use crate::iin::Iin;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
@@ -97,53 +98,6 @@ const ROWS: usize = 2000;
 
 const LOOKUP_COLS: &str = "a.id, a.at, c.name AS client, a.purpose, a.case_ref, a.consent_ref, \
      a.route, a.outcome FROM audit a JOIN clients c ON c.id = a.client_id";
-
-/// The IIN list column: ascending IINs as varint deltas.
-pub fn encode_iins(iins: &[Iin]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(iins.len() * 4 + 1);
-    let mut prev = 0u64;
-    for i in iins {
-        let mut d = i.get() - prev;
-        prev = i.get();
-        loop {
-            let b = (d & 0x7f) as u8;
-            d >>= 7;
-            if d == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-    }
-    out
-}
-
-/// Reads [`encode_iins`]'s column back.
-pub fn decode_iins(bytes: &[u8]) -> Result<Vec<u64>, LedgerError> {
-    let mut out = Vec::new();
-    let (mut prev, mut d, mut shift) = (0u64, 0u64, 0u32);
-    for &b in bytes {
-        if shift > 63 {
-            return Err(LedgerError::Corrupt(
-                "an audit IIN list is malformed".into(),
-            ));
-        }
-        d |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            prev += d;
-            out.push(prev);
-            (d, shift) = (0, 0);
-        } else {
-            shift += 7;
-        }
-    }
-    if shift != 0 {
-        return Err(LedgerError::Corrupt(
-            "an audit IIN list is cut short".into(),
-        ));
-    }
-    Ok(out)
-}
 
 impl Ledger {
     pub async fn add_client(

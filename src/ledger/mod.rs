@@ -12,6 +12,7 @@
 //! once, in here. Nothing here knows about the graph or HTTP.
 
 mod access;
+mod audit_record;
 mod lists;
 mod postgres;
 mod sqlite;
