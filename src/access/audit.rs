@@ -21,12 +21,12 @@ const MOVE_EVERY: Duration = Duration::from_millis(20);
 /// How long a move waits after the database refused one.
 const MOVE_RETRY: Duration = Duration::from_millis(500);
 
-/// How often the background indexer looks for records to index. Each pass
-/// rewrites about every leaf page of the per-person index its random keys
-/// touch, whatever their number, so fewer, larger passes write less
-/// (measured: 2 s passes were most of the SQLite worker's WAL writes);
-/// lookups read the records not yet indexed from their own IIN lists.
-const INDEX_EVERY: Duration = Duration::from_secs(10);
+/// How often the background indexer looks for records to index. A pass
+/// appends one sorted run, its cost in proportion to its records (when the
+/// index was one random-key B-tree, each pass rewrote most of its leaf
+/// pages and 10 s passes were needed); lookups read the records not yet
+/// indexed from their own IIN lists, so fewer wait.
+const INDEX_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum AuditError {
@@ -314,7 +314,6 @@ async fn index(ledger: Ledger, wake: Arc<Notify>) {
                 }
             }
         }
-        // Many records indexed at once write each index page once.
         wake.notified().await;
         tokio::time::sleep(INDEX_EVERY).await;
     }

@@ -4,10 +4,13 @@
 //! An audit record keeps every IIN its answer revealed in one column
 //! (sorted, delta-varint encoded): one row per answer, whatever its size,
 //! so a 200,000-line batch costs one row, not 400,000. Who looked a person
-//! up is answered from `audit_persons`, written by [`Ledger::index_audit`]
-//! in the background, many records in one sorted group (written with each
+//! up is answered from `audit_index`, written by [`Ledger::index_audit`]
+//! in the background as sorted runs, each pass one run appended at the
+//! B-tree's right edge, runs merged [`FANOUT`] at a time (written with each
 //! answer, a random-key index cost ~8 KiB of WAL per single check: perf
-//! showed two thirds of the CPU in SQLite's page writes). Until a record is
+//! showed two thirds of the CPU in SQLite's page writes; written in random
+//! order in the background, each pass rewrote most of its leaf pages). A
+//! lookup seeks once per run. Until a record is
 //! indexed it is found through its own IIN list, in the same snapshot (on
 //! PostgreSQL via `audit_pending`, on SQLite via a mark of the last id
 //! indexed), so a record is visible at once.
@@ -90,8 +93,20 @@ where
     Ok(out)
 }
 
-/// Persons indexed per transaction by the background indexer (SQLite).
-const INDEX_SLICE: usize = 2048;
+/// Persons indexed per transaction by the background indexer (SQLite):
+/// a slice appends at the index's right edge, so it can be large.
+const INDEX_SLICE: usize = 16_384;
+
+/// Runs of one level merged into one of the next.
+const FANOUT: usize = 8;
+
+/// The largest run a merge makes (a merge is one transaction, holding
+/// SQLite's write lock for a few seconds at this size); larger runs stay
+/// as they are, one more seek each for a lookup.
+const MERGE_MAX: i64 = 8_000_000;
+
+/// The `advisory lock` a PostgreSQL replica merges runs under ("kinship3").
+const MERGE_LOCK: i64 = 0x6b69_6e73_6869_7033;
 
 /// Rows per multi-row insert (SQLite allows 32,766 parameters).
 const ROWS: usize = 2000;
@@ -262,6 +277,40 @@ fn merged(mut rows: Vec<LookupRow>, limit: u32) -> Vec<LookupRow> {
     rows
 }
 
+/// Runs to merge: the oldest [`FANOUT`] of one level.
+struct Merge {
+    runs: Vec<i64>,
+    level: i64,
+    entries: i64,
+}
+
+impl Merge {
+    /// The run numbers as an SQL list (integers from the database).
+    fn list(&self) -> String {
+        self.runs
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// What to merge among `runs` (run, level, entries): the lowest level that
+/// has [`FANOUT`] runs, unless the run it would make passes [`MERGE_MAX`].
+fn to_merge(mut runs: Vec<(i64, i64, i64)>) -> Option<Merge> {
+    runs.sort_unstable_by_key(|&(run, level, _)| (level, run));
+    let first = runs
+        .chunk_by(|a, b| a.1 == b.1)
+        .find(|level| level.len() >= FANOUT)?;
+    let oldest = &first[..FANOUT];
+    let entries = oldest.iter().map(|r| r.2).sum();
+    (entries <= MERGE_MAX).then(|| Merge {
+        runs: oldest.iter().map(|r| r.0).collect(),
+        level: first[0].1,
+        entries,
+    })
+}
+
 /// SQLite: records after this audit id are not indexed by person yet
 /// (its ids are given in commit order by the one writing process, so a
 /// mark suffices where PostgreSQL's replicas need `audit_pending`).
@@ -306,6 +355,11 @@ impl SqliteLedger {
     }
 
     async fn index_audit(&self) -> Result<bool, LedgerError> {
+        Ok(self.index_pass().await? || self.merge_runs().await?)
+    }
+
+    /// Indexes the records after the mark as one new run.
+    async fn index_pass(&self) -> Result<bool, LedgerError> {
         let upto = Self::indexed_upto(&self.pool).await?;
         let rows = capped(
             sqlx::query_as("SELECT id, iins FROM audit WHERE id > $1 ORDER BY id LIMIT $2")
@@ -318,20 +372,74 @@ impl SqliteLedger {
             return Ok(false);
         };
         let persons = sorted_persons(&rows)?;
-        // A slice per transaction, so the write lock is never held long
-        // (answers wait for their audit commit behind it); inserting a
-        // slice twice is harmless, and the mark moves last.
+        // The next number: one a pass cut short left rows under is taken
+        // again, and this pass's rows hold all of them.
+        let run: i64 = sqlx::query_scalar("SELECT coalesce(max(run), 0) + 1 FROM audit_runs")
+            .fetch_one(&self.pool)
+            .await?;
+        // A slice per transaction, so the write lock is never held long;
+        // the run is listed (lookups read only listed runs) and the mark
+        // moved last, together.
         for slice in persons.chunks(INDEX_SLICE) {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            insert_persons_sqlite(&mut tx, slice).await?;
+            for chunk in slice.chunks(ROWS * 4) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("INSERT OR IGNORE INTO audit_index (run, iin, audit_id) ");
+                qb.push_values(chunk, |mut b, (iin, id)| {
+                    b.push_bind(run).push_bind(*iin).push_bind(*id);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             tokio::task::yield_now().await;
         }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO audit_runs (run, level, entries) VALUES ($1, 0, $2)")
+            .bind(run)
+            .bind(persons.len() as i64)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(SET_META)
             .bind(INDEXED_UPTO)
             .bind(last.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Merges the oldest runs of the lowest level that has [`FANOUT`].
+    async fn merge_runs(&self) -> Result<bool, LedgerError> {
+        let runs = sqlx::query_as("SELECT run, level, entries FROM audit_runs")
+            .fetch_all(&self.pool)
+            .await?;
+        let Some(merge) = to_merge(runs) else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let run: i64 = sqlx::query_scalar("SELECT coalesce(max(run), 0) + 1 FROM audit_runs")
+            .fetch_one(&mut *tx)
+            .await?;
+        let list = merge.list();
+        sqlx::query(&format!(
+            "INSERT INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id              FROM audit_index WHERE run IN ({list}) ORDER BY iin, audit_id"
+        ))
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DELETE FROM audit_index WHERE run IN ({list})"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("DELETE FROM audit_runs WHERE run IN ({list})"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO audit_runs (run, level, entries) VALUES ($1, $2, $3)")
+            .bind(run)
+            .bind(merge.level + 1)
+            .bind(merge.entries)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -345,8 +453,9 @@ impl SqliteLedger {
         // records still waiting for it.
         let mut tx = self.pool.begin().await?;
         let mut rows: Vec<LookupRow> = sqlx::query_as(&format!(
-            "SELECT {LOOKUP_COLS} JOIN audit_persons ap ON ap.audit_id = a.id \
-             WHERE ap.iin = $1 AND ap.audit_id < $2 ORDER BY ap.audit_id DESC LIMIT $3"
+            "SELECT {LOOKUP_COLS} JOIN audit_index ap ON ap.audit_id = a.id \
+             WHERE ap.run IN (SELECT run FROM audit_runs) AND ap.iin = $1 AND ap.audit_id < $2 \
+             ORDER BY ap.audit_id DESC LIMIT $3"
         ))
         .bind(iin.get() as i64)
         .bind(before)
@@ -396,21 +505,6 @@ async fn audit_insert_sqlite<'e, E: sqlx::SqliteExecutor<'e>>(
     // after the largest, in order, the last one reported.
     let last = qb.build().execute(e).await?.last_insert_rowid();
     Ok(last - chunk.len() as i64 + 1..=last)
-}
-
-async fn insert_persons_sqlite(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    persons: &[(i64, i64)],
-) -> Result<(), LedgerError> {
-    for chunk in persons.chunks(ROWS * 4) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (iin, audit_id) ");
-        qb.push_values(chunk, |mut b, (iin, id)| {
-            b.push_bind(*iin).push_bind(*id);
-        });
-        qb.build().execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 impl PgLedger {
@@ -469,6 +563,11 @@ impl PgLedger {
     }
 
     async fn index_audit(&self) -> Result<bool, LedgerError> {
+        Ok(self.index_pass().await? || self.merge_runs().await?)
+    }
+
+    /// Indexes a group of pending records as one new run.
+    async fn index_pass(&self) -> Result<bool, LedgerError> {
         let mut tx = self.pool.begin().await?;
         // Replicas index side by side: each takes records no other holds.
         let rows = capped(
@@ -483,10 +582,61 @@ impl PgLedger {
         if rows.is_empty() {
             return Ok(false);
         }
-        insert_persons_pg(&mut tx, &sorted_persons(&rows)?).await?;
+        let persons = sorted_persons(&rows)?;
+        let run: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_runs (level, entries) VALUES (0, $1) RETURNING run",
+        )
+        .bind(persons.len() as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_persons_pg(&mut tx, run, &persons).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         sqlx::query("DELETE FROM audit_pending WHERE audit_id = ANY($1)")
             .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Merges the oldest runs of the lowest level that has [`FANOUT`],
+    /// one replica at a time.
+    async fn merge_runs(&self) -> Result<bool, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(MERGE_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(false);
+        }
+        let runs = sqlx::query_as("SELECT run, level::BIGINT, entries FROM audit_runs")
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(merge) = to_merge(runs) else {
+            return Ok(false);
+        };
+        let run: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_runs (level, entries) VALUES ($1, $2) RETURNING run",
+        )
+        .bind((merge.level + 1) as i32)
+        .bind(merge.entries)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id \
+             FROM audit_index WHERE run = ANY($2) ORDER BY iin, audit_id",
+        )
+        .bind(run)
+        .bind(&merge.runs)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM audit_index WHERE run = ANY($1)")
+            .bind(&merge.runs)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM audit_runs WHERE run = ANY($1)")
+            .bind(&merge.runs)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -505,8 +655,9 @@ impl PgLedger {
             .execute(&mut *tx)
             .await?;
         let mut rows: Vec<LookupRow> = sqlx::query_as(&format!(
-            "SELECT {LOOKUP_COLS} JOIN audit_persons ap ON ap.audit_id = a.id \
-             WHERE ap.iin = $1 AND ap.audit_id < $2 ORDER BY ap.audit_id DESC LIMIT $3"
+            "SELECT {LOOKUP_COLS} JOIN audit_index ap ON ap.audit_id = a.id \
+             WHERE ap.run IN (SELECT run FROM audit_runs) AND ap.iin = $1 AND ap.audit_id < $2 \
+             ORDER BY ap.audit_id DESC LIMIT $3"
         ))
         .bind(iin.get() as i64)
         .bind(before)
@@ -536,6 +687,7 @@ impl PgLedger {
 
 async fn insert_persons_pg(
     tx: &mut sqlx::Transaction<'_, Postgres>,
+    run: i64,
     persons: &[(i64, i64)],
 ) -> Result<(), LedgerError> {
     if persons.is_empty() {
@@ -543,9 +695,10 @@ async fn insert_persons_pg(
     }
     let (iins, ids): (Vec<i64>, Vec<i64>) = persons.iter().copied().unzip();
     sqlx::query(
-        "INSERT INTO audit_persons (iin, audit_id) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[]) \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO audit_index (run, iin, audit_id) \
+         SELECT $1, * FROM UNNEST($2::BIGINT[], $3::BIGINT[]) ON CONFLICT DO NOTHING",
     )
+    .bind(run)
     .bind(&iins)
     .bind(&ids)
     .execute(&mut **tx)
