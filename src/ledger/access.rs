@@ -108,8 +108,29 @@ const MERGE_MAX: i64 = 8_000_000;
 /// The `advisory lock` a PostgreSQL replica merges runs under ("kinship3").
 const MERGE_LOCK: i64 = 0x6b69_6e73_6869_7033;
 
-/// Rows per multi-row insert (SQLite allows 32,766 parameters).
-const ROWS: usize = 2000;
+/// Audit records per multi-row insert (SQLite allows 32,766 parameters).
+const ROWS: usize = 256;
+
+/// Index entries per multi-row insert.
+const ENTRIES: usize = 2048;
+
+/// `rows` in pieces whose sizes repeat from call to call: as many of `max`
+/// (a power of two) as fit, then the powers of two the rest is made of. A
+/// multi-row statement is parsed once per size and then taken from the
+/// connection's cache; sized to each call, every call parsed a statement
+/// of thousands of parameters anew (perf: SQLite's parser and its mallocs
+/// were a third of its thread).
+fn pieces<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    debug_assert!(max.is_power_of_two());
+    let (full, rest) = rows.split_at(rows.len() / max * max);
+    let mut rest = rest;
+    full.chunks(max).chain(std::iter::from_fn(move || {
+        let size = 1 << rest.len().checked_ilog2()?;
+        let (piece, after) = rest.split_at(size);
+        rest = after;
+        Some(piece)
+    }))
+}
 
 const LOOKUP_COLS: &str = "a.id, a.at, c.name AS client, a.purpose, a.case_ref, a.consent_ref, \
      a.route, a.outcome FROM audit a JOIN clients c ON c.id = a.client_id";
@@ -325,14 +346,14 @@ impl SqliteLedger {
         // One statement per group when that is all: SQLite commits it on
         // its own, and each round trip to its worker thread counts
         // (a transaction around it was three more).
-        if mark.is_none() && rows.len() <= ROWS {
+        if mark.is_none() && rows.len() <= ROWS && rows.len().is_power_of_two() {
             audit_insert_sqlite(&self.pool, rows).await?;
             return Ok(());
         }
         // IMMEDIATE: the write lock first, so no read in between can make
         // the transaction's snapshot stale (SQLITE_BUSY_SNAPSHOT).
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in rows.chunks(ROWS) {
+        for chunk in pieces(rows, ROWS) {
             audit_insert_sqlite(&mut *tx, chunk).await?;
         }
         if let Some((key, value)) = mark {
@@ -382,7 +403,7 @@ impl SqliteLedger {
         // moved last, together.
         for slice in persons.chunks(INDEX_SLICE) {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            for chunk in slice.chunks(ROWS * 4) {
+            for chunk in pieces(slice, ENTRIES) {
                 let mut qb: QueryBuilder<Sqlite> =
                     QueryBuilder::new("INSERT OR IGNORE INTO audit_index (run, iin, audit_id) ");
                 qb.push_values(chunk, |mut b, (iin, id)| {
@@ -485,7 +506,7 @@ impl SqliteLedger {
 async fn audit_insert_sqlite<'e, E: sqlx::SqliteExecutor<'e>>(
     e: E,
     chunk: &[AuditRow],
-) -> Result<std::ops::RangeInclusive<i64>, LedgerError> {
+) -> Result<(), LedgerError> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO audit (at, client_id, purpose, case_ref, consent_ref, route, \
          outcome, persons, iins) ",
@@ -501,10 +522,8 @@ async fn audit_insert_sqlite<'e, E: sqlx::SqliteExecutor<'e>>(
             .push_bind(r.iins.len() as i64)
             .push_bind(encode_iins(&r.iins));
     });
-    // One statement holding the write lock: its rows take the rowids
-    // after the largest, in order, the last one reported.
-    let last = qb.build().execute(e).await?.last_insert_rowid();
-    Ok(last - chunk.len() as i64 + 1..=last)
+    qb.build().execute(e).await?;
+    Ok(())
 }
 
 impl PgLedger {
@@ -709,6 +728,21 @@ async fn insert_persons_pg(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_cover_the_rows_in_order_in_sizes_that_repeat() {
+        for n in [0, 1, 3, 8, 255, 256, 257, 1000] {
+            let rows: Vec<usize> = (0..n).collect();
+            let got: Vec<&[usize]> = pieces(&rows, 256).collect();
+            assert_eq!(got.concat(), rows);
+            assert!(
+                got.iter()
+                    .all(|p| p.len().is_power_of_two() && p.len() <= 256)
+            );
+        }
+        let sizes: Vec<usize> = pieces(&[0; 1000], 256).map(<[i32]>::len).collect();
+        assert_eq!(sizes, [256, 256, 256, 128, 64, 32, 8]);
+    }
 
     #[test]
     fn iin_lists_read_back_as_written() {
