@@ -14,6 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
+/// A group is taken at most this often. Each group costs the writer's
+/// thread a wake-up and an fsync, and each wake-up of a thread costs
+/// ~20 µs of CPU on this machine (measured: with groups taken as soon as
+/// the last was written, ~7 records each, the writer spent 6-7 µs per
+/// answer and woke 0.3 times per answer; with 0.5 ms, 2.9 µs and 0.12).
+/// An answer waits for it, which with 64 connections costs no throughput
+/// while the cores are busy.
+const GATHER: Duration = Duration::from_micros(500);
+
 /// How long new log records wait to be moved into the database, so many
 /// are moved at once (a lookup moves them at once).
 const MOVE_EVERY: Duration = Duration::from_millis(20);
@@ -207,7 +216,11 @@ impl Drop for Auditor {
 /// frame waiting, writes them with `write`, tells their group.
 fn write_groups(queue: &Queue, mut write: impl FnMut(&[u8]) -> Result<(), AuditError>) {
     let mut frames = Vec::new();
+    let mut began = std::time::Instant::now();
     loop {
+        if let Some(rest) = GATHER.checked_sub(began.elapsed()) {
+            std::thread::sleep(rest);
+        }
         let group = {
             let mut q = queue.state.lock();
             while q.frames.is_empty() {
@@ -218,6 +231,7 @@ fn write_groups(queue: &Queue, mut write: impl FnMut(&[u8]) -> Result<(), AuditE
                 queue.ready.wait(&mut q);
             }
             frames.clear();
+            began = std::time::Instant::now();
             std::mem::swap(&mut frames, &mut q.frames);
             std::mem::replace(&mut q.group, Arc::new(watch::Sender::new(None)))
         };
@@ -258,7 +272,12 @@ async fn move_in(
             () = tokio::time::sleep(MOVE_EVERY) => {}
             () = nudge.notified() => {}
         }
-        while at < log.durable() {
+        // Up to where the log was when the wait ended: under load more is
+        // always durable by the end of a move, and moving it at once made
+        // the moves back-to-back and small, each a dozen wake-ups of the
+        // database's thread (a thread wake-up costs ~20 µs of CPU here).
+        let target = log.durable();
+        while at < target {
             match move_once(&ledger, &log, at).await {
                 Ok(to) => {
                     if std::mem::take(&mut failing) {
