@@ -220,8 +220,13 @@ impl AuditLog {
             .write_all_at(frames, a.pos.offset)
             .and_then(|()| a.file.sync_data());
         if let Err(e) = written {
-            // Whatever part of it reached the disk fails its CRC or ends
-            // where a later frame would begin: start afresh all the same.
+            // The write may have reached the disk whole even so (the fsync
+            // failed): blank it, as far as possible, so no record of a
+            // refused answer is read back, and go on in a new segment.
+            let _ = a
+                .file
+                .write_all_at(&vec![0; frames.len()], a.pos.offset)
+                .and_then(|()| a.file.sync_data());
             a.broken = true;
             return Err(e);
         }

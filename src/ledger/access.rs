@@ -100,10 +100,30 @@ const INDEX_SLICE: usize = 16_384;
 /// Runs of one level merged into one of the next.
 const FANOUT: usize = 8;
 
-/// The largest run a merge makes (a merge is one transaction, holding
-/// SQLite's write lock for a few seconds at this size); larger runs stay
-/// as they are, one more seek each for a lookup.
-const MERGE_MAX: i64 = 8_000_000;
+/// The largest run a merge makes; larger runs stay as they are, one more
+/// seek each for a lookup.
+const MERGE_MAX: i64 = 64_000_000;
+
+/// Index entries copied per transaction by a SQLite merge, about.
+const MERGE_SLICE: i64 = 100_000;
+
+/// The `meta` key of a SQLite merge under way: "run slices old,old,…".
+const MERGING: &str = "audit_merging";
+
+/// IINs (twelve digits) are below this.
+const IIN_END: i64 = 1_000_000_000_000;
+
+/// The IIN ranges a merge of `entries` copies one at a time.
+fn iin_ranges(entries: i64) -> Vec<(i64, i64)> {
+    split_iins((entries / MERGE_SLICE + 1) as usize)
+}
+
+/// IINs in `n` equal ranges, [lo, hi).
+fn split_iins(n: usize) -> Vec<(i64, i64)> {
+    let n = n.max(1) as i64;
+    let step = IIN_END / n + 1;
+    (0..n).map(|k| (k * step, (k + 1) * step)).collect()
+}
 
 /// The `advisory lock` a PostgreSQL replica merges runs under ("kinship3").
 const MERGE_LOCK: i64 = 0x6b69_6e73_6869_7033;
@@ -376,6 +396,9 @@ impl SqliteLedger {
     }
 
     async fn index_audit(&self) -> Result<bool, LedgerError> {
+        // Before a pass: a pass takes the number after the last listed
+        // run, which an unfinished merge may have written under.
+        self.finish_merge().await?;
         Ok(self.index_pass().await? || self.merge_runs().await?)
     }
 
@@ -435,7 +458,14 @@ impl SqliteLedger {
         Ok(true)
     }
 
-    /// Merges the oldest runs of the lowest level that has [`FANOUT`].
+    /// Merges the oldest runs of the lowest level that has [`FANOUT`], in
+    /// slices of IINs, each its own transaction: the write lock that act
+    /// records need too is held for one slice at a time (merged in one
+    /// transaction, a merge of millions of entries held it past the busy
+    /// timeout, and writes were refused). The new run is listed, and the
+    /// old ones unlisted, in one transaction after the copy; lookups read
+    /// listed runs only, so they see either. What is under way is noted in
+    /// `meta` ([`MERGING`]) and finished or undone after a stop.
     async fn merge_runs(&self) -> Result<bool, LedgerError> {
         let runs = sqlx::query_as("SELECT run, level, entries FROM audit_runs")
             .fetch_all(&self.pool)
@@ -443,20 +473,32 @@ impl SqliteLedger {
         let Some(merge) = to_merge(runs) else {
             return Ok(false);
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let run: i64 = sqlx::query_scalar("SELECT coalesce(max(run), 0) + 1 FROM audit_runs")
-            .fetch_one(&mut *tx)
+            .fetch_one(&self.pool)
             .await?;
         let list = merge.list();
-        sqlx::query(&format!(
-            "INSERT INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id              FROM audit_index WHERE run IN ({list}) ORDER BY iin, audit_id"
-        ))
-        .bind(run)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!("DELETE FROM audit_index WHERE run IN ({list})"))
+        let ranges = iin_ranges(merge.entries);
+        sqlx::query(SET_META)
+            .bind(MERGING)
+            .bind(format!("{run} {} {list}", ranges.len()))
+            .execute(&self.pool)
+            .await?;
+        for &(lo, hi) in &ranges {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query(&format!(
+                "INSERT INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id \
+                 FROM audit_index WHERE run IN ({list}) AND iin >= $2 AND iin < $3 \
+                 ORDER BY iin, audit_id"
+            ))
+            .bind(run)
+            .bind(lo)
+            .bind(hi)
             .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
+            tokio::task::yield_now().await;
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(&format!("DELETE FROM audit_runs WHERE run IN ({list})"))
             .execute(&mut *tx)
             .await?;
@@ -467,7 +509,55 @@ impl SqliteLedger {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.drop_runs(&list, &ranges).await?;
         Ok(true)
+    }
+
+    /// Finishes a merge a stop cut short: with its new run listed, removes
+    /// the old runs' entries; without, the new run's (the old are whole).
+    async fn finish_merge(&self) -> Result<(), LedgerError> {
+        let Some(note) = self.meta(MERGING).await? else {
+            return Ok(());
+        };
+        let bad = || LedgerError::Corrupt(format!("the audit merge note {note:?} is malformed"));
+        let mut parts = note.splitn(3, ' ');
+        let (Some(run), Some(slices), Some(list)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let run: i64 = run.parse().map_err(|_| bad())?;
+        let slices: usize = slices.parse().map_err(|_| bad())?;
+        let listed: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_runs WHERE run = $1)")
+                .bind(run)
+                .fetch_one(&self.pool)
+                .await?;
+        let ranges = split_iins(slices);
+        if listed {
+            self.drop_runs(list, &ranges).await
+        } else {
+            self.drop_runs(&run.to_string(), &ranges).await
+        }
+    }
+
+    /// Removes the entries of runs `list`, a slice of IINs at a time, then
+    /// the merge note.
+    async fn drop_runs(&self, list: &str, ranges: &[(i64, i64)]) -> Result<(), LedgerError> {
+        for &(lo, hi) in ranges {
+            sqlx::query(&format!(
+                "DELETE FROM audit_index WHERE run IN ({list}) AND iin >= $1 AND iin < $2"
+            ))
+            .bind(lo)
+            .bind(hi)
+            .execute(&self.pool)
+            .await?;
+            tokio::task::yield_now().await;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = $1")
+            .bind(MERGING)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn lookups(
