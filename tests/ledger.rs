@@ -342,7 +342,7 @@ async fn a_merge_cut_short_is_undone_or_finished() {
         .await
         .unwrap();
     sqlx::query("INSERT INTO meta (key, value) VALUES ('audit_merging', $1)")
-        .bind(format!("99 3 {runs}"))
+        .bind(format!("99 {runs}"))
         .execute(&mut c)
         .await
         .unwrap();
@@ -369,7 +369,7 @@ async fn a_merge_cut_short_is_undone_or_finished() {
         .await
         .unwrap();
     sqlx::query("INSERT INTO meta (key, value) VALUES ('audit_merging', $1)")
-        .bind(format!("99 2 {runs}"))
+        .bind(format!("99 {runs}"))
         .execute(&mut c)
         .await
         .unwrap();

@@ -17,7 +17,8 @@ CREATE TABLE audit_index (
     PRIMARY KEY (run, iin, audit_id)
 );
 
--- What the earlier index held becomes the first run.
+-- What the earlier index held becomes the first run (on PostgreSQL a
+-- record's entries and its leaving `audit_pending` were one transaction).
 INSERT INTO audit_runs (run, level, entries)
     SELECT 1, 0, count(*) FROM audit_persons;
 SELECT setval(pg_get_serial_sequence('audit_runs', 'run'), 1);

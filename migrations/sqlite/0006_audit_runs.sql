@@ -17,7 +17,12 @@ CREATE TABLE audit_index (
     PRIMARY KEY (run, iin, audit_id)
 ) WITHOUT ROWID;
 
--- What the earlier index held becomes the first run.
-INSERT INTO audit_runs (run, level, entries) SELECT 1, 0, count(*) FROM audit_persons;
-INSERT INTO audit_index (run, iin, audit_id) SELECT 1, iin, audit_id FROM audit_persons ORDER BY iin, audit_id;
+-- What the earlier index held becomes the first run: the entries of the
+-- records it marked indexed (a pass cut short may have left some of the
+-- next ones, which the next pass indexes again).
+INSERT INTO audit_index (run, iin, audit_id)
+    SELECT 1, iin, audit_id FROM audit_persons
+    WHERE audit_id <= coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'audit_indexed_upto'), 0)
+    ORDER BY iin, audit_id;
+INSERT INTO audit_runs (run, level, entries) SELECT 1, 0, count(*) FROM audit_index;
 DROP TABLE audit_persons;

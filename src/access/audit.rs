@@ -215,6 +215,18 @@ impl Drop for Auditor {
 /// The writer, on a thread of its own (an fsync blocks): takes every
 /// frame waiting, writes them with `write`, tells their group.
 fn write_groups(queue: &Queue, mut write: impl FnMut(&[u8]) -> Result<(), AuditError>) {
+    /// Should the writer stop (or panic), requests are refused at once
+    /// and those waiting told, not left to their deadline.
+    struct Stopped<'a>(&'a Queue);
+    impl Drop for Stopped<'_> {
+        fn drop(&mut self) {
+            let mut q = self.0.state.lock();
+            q.stopped = true;
+            q.frames = Vec::new();
+            q.group = Arc::new(watch::Sender::new(None));
+        }
+    }
+    let _stopped = Stopped(queue);
     let mut frames = Vec::new();
     let mut began = std::time::Instant::now();
     loop {

@@ -51,6 +51,9 @@ const HEAD: u64 = 8;
 
 const EXT: &str = "audit";
 
+/// Segments of the earlier format (JSON lines), read until moved.
+const LEGACY: &str = "ndjson";
+
 /// A place in the log: a segment and a byte offset in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
@@ -140,16 +143,6 @@ impl AuditLog {
                 dir.display()
             )));
         }
-        if let Some(old) = std::fs::read_dir(dir)?
-            .filter_map(Result::ok)
-            .find(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
-        {
-            return Err(std::io::Error::other(format!(
-                "the audit log folder {} holds {}, a segment of the earlier JSON format whose records are not in the database yet; start the version that wrote it once, so it moves them, then this one",
-                dir.display(),
-                old.file_name().to_string_lossy()
-            )));
-        }
         let id_file = dir.join("id");
         let id = match std::fs::read_to_string(&id_file) {
             Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
@@ -176,7 +169,7 @@ impl AuditLog {
                 pos,
                 size: SEGMENT_MIN,
                 broken: false,
-                next: Some(make_ahead(dir, segment + 1, SEGMENT_MIN * 2)),
+                next: make_ahead(dir, segment + 1, SEGMENT_MIN * 2),
             }),
             durable: watch::Sender::new(pos),
         })
@@ -250,7 +243,9 @@ impl AuditLog {
                 }
                 // A number a failed attempt left behind is skipped.
                 let mut segment = a.pos.segment + 1;
-                while segment_path(&self.dir, segment).exists() {
+                while segment_path(&self.dir, segment).exists()
+                    || legacy_path(&self.dir, segment).exists()
+                {
                     segment += 1;
                 }
                 (create_segment(&self.dir, segment, size)?, segment)
@@ -260,11 +255,7 @@ impl AuditLog {
         a.pos = Pos { segment, offset: 0 };
         a.size = file_len(&a.file).unwrap_or(size);
         a.broken = false;
-        a.next = Some(make_ahead(
-            &self.dir,
-            segment + 1,
-            (size * 2).min(SEGMENT_MAX),
-        ));
+        a.next = make_ahead(&self.dir, segment + 1, (size * 2).min(SEGMENT_MAX));
         Ok(())
     }
 
@@ -275,6 +266,13 @@ impl AuditLog {
         let (mut rows, mut pos, mut bytes) = (Vec::new(), from, 0u64);
         while pos < durable && rows.len() < MOVE_ROWS && bytes < MOVE_BYTES {
             let closed = pos.segment < durable.segment;
+            let legacy = legacy_path(&self.dir, pos.segment);
+            if closed && legacy.exists() {
+                if read_legacy(&legacy, &mut pos, &mut rows, &mut bytes)? {
+                    pos = self.next_segment(pos.segment, durable)?;
+                }
+                continue;
+            }
             let mut file = match File::open(segment_path(&self.dir, pos.segment)) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && closed => {
@@ -313,8 +311,9 @@ impl AuditLog {
                 frame.resize((HEAD + len) as usize, 0);
                 reader.read_exact(&mut frame[HEAD as usize..])?;
                 let Some(_) = head(&frame) else {
-                    // Only the last write of a process that stopped can
-                    // be torn; its answers were never given.
+                    // A write a stop cut short, or one blanked after it
+                    // failed: its answers were never given, and nothing
+                    // was written after it in this segment.
                     tracing::warn!(
                         segment = pos.segment,
                         "an audit log segment ends in a frame a crash cut short"
@@ -353,7 +352,12 @@ impl AuditLog {
     pub fn remove_before(&self, segment: u64) -> std::io::Result<()> {
         for s in segments(&self.dir)? {
             if s < segment {
-                std::fs::remove_file(segment_path(&self.dir, s))?;
+                for path in [segment_path(&self.dir, s), legacy_path(&self.dir, s)] {
+                    match std::fs::remove_file(path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                }
             }
         }
         Ok(())
@@ -362,8 +366,7 @@ impl AuditLog {
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        // The segment being made must not be left half made for the next
-        // process to find.
+        // Not left running into the next process that opens the folder.
         if let Some(h) = self.active.get_mut().next.take() {
             let _ = h.join();
         }
@@ -378,26 +381,99 @@ fn file_len(f: &File) -> std::io::Result<u64> {
     Ok(f.metadata()?.len())
 }
 
-/// The segment numbers in `dir`, ascending.
+/// A segment of the earlier format: a JSON line per record.
+fn legacy_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:016}.{LEGACY}"))
+}
+
+/// The segment numbers in `dir` (of either format), ascending.
 fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let name = e?.file_name();
         if let Some(n) = name
             .to_str()
-            .and_then(|n| n.strip_suffix(EXT)?.strip_suffix('.'))
+            .and_then(|n| {
+                n.strip_suffix(EXT)
+                    .or_else(|| n.strip_suffix(LEGACY))?
+                    .strip_suffix('.')
+            })
             .and_then(|n| n.parse().ok())
         {
             out.push(n);
         }
     }
     out.sort_unstable();
+    out.dedup();
     Ok(out)
+}
+
+/// A record as a segment of the earlier format holds it.
+#[derive(serde::Deserialize)]
+struct LegacyRow {
+    at: i64,
+    client_id: i64,
+    purpose: String,
+    case_ref: Option<String>,
+    consent_ref: Option<String>,
+    route: String,
+    outcome: String,
+    iins: Vec<u64>,
+}
+
+/// Reads records of a segment of the earlier format from `pos` on (an
+/// earlier version's records not moved yet); true at its end.
+fn read_legacy(
+    path: &Path,
+    pos: &mut Pos,
+    rows: &mut Vec<AuditRow>,
+    bytes: &mut u64,
+) -> std::io::Result<bool> {
+    use std::io::BufRead;
+    let mut file = File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(pos.offset))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    while rows.len() < MOVE_ROWS && *bytes < MOVE_BYTES {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)? as u64;
+        pos.offset += n;
+        *bytes += n;
+        if n == 0 || line.last() != Some(&b'\n') {
+            // The end, or a line a crash cut short (never answered).
+            return Ok(true);
+        }
+        match serde_json::from_slice::<LegacyRow>(&line) {
+            Ok(r) => rows.push(AuditRow {
+                at: r.at,
+                client_id: r.client_id,
+                purpose: r.purpose,
+                case_ref: r.case_ref,
+                consent_ref: r.consent_ref,
+                route: r.route,
+                outcome: r.outcome,
+                iins: r
+                    .iins
+                    .into_iter()
+                    .map(crate::iin::Iin::from_u64_unchecked)
+                    .collect(),
+            }),
+            Err(e) => {
+                tracing::error!(segment = pos.segment, error = %e, "skipping a malformed audit log line")
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Makes segment `segment` (or the first free number after it) on a
 /// thread of its own.
-fn make_ahead(dir: &Path, segment: u64, size: u64) -> JoinHandle<std::io::Result<(File, u64)>> {
+/// (None when no thread can be started: the segment is made when needed.)
+fn make_ahead(
+    dir: &Path,
+    segment: u64,
+    size: u64,
+) -> Option<JoinHandle<std::io::Result<(File, u64)>>> {
     let dir = dir.to_owned();
     std::thread::Builder::new()
         .name("audit-log-ahead".into())
@@ -408,7 +484,7 @@ fn make_ahead(dir: &Path, segment: u64, size: u64) -> JoinHandle<std::io::Result
             }
             Ok((create_segment(&dir, segment, size)?, segment))
         })
-        .expect("a thread can be started")
+        .ok()
 }
 
 /// A new segment of `size` zeros, on disk with its name in the folder.
@@ -518,10 +594,31 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_of_the_earlier_format_is_refused_with_a_reason() {
+    fn segments_of_the_earlier_format_are_read_from_the_mark_then_removed() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("0000000000000001.ndjson"), "{}\n").unwrap();
-        let e = AuditLog::open(dir.path()).err().unwrap().to_string();
-        assert!(e.contains("earlier JSON format"), "{e}");
+        let line = |p: &str| {
+            format!(
+                r#"{{"at":1,"client_id":1,"purpose":"{p}","case_ref":null,"consent_ref":null,"route":"r","outcome":"answered","iins":[750101400219]}}"#
+            ) + "\n"
+        };
+        let (a, b) = (line("a"), line("b"));
+        std::fs::write(
+            dir.path().join("0000000000000007.ndjson"),
+            format!("{a}{b}"),
+        )
+        .unwrap();
+        let log = AuditLog::open(dir.path()).unwrap();
+        assert!(log.durable().segment > 7, "new segments come after it");
+        log.append(&frames(&["c"])).unwrap();
+        // The database held the earlier log up to the end of "a".
+        let mark = Pos {
+            segment: 7,
+            offset: a.len() as u64,
+        };
+        let (rows, to) = log.read(mark).unwrap();
+        assert_eq!(purposes(&rows), ["b", "c"]);
+        assert_eq!(to, log.durable());
+        log.remove_before(to.segment).unwrap();
+        assert!(!dir.path().join("0000000000000007.ndjson").exists());
     }
 }

@@ -100,23 +100,19 @@ const INDEX_SLICE: usize = 16_384;
 /// Runs of one level merged into one of the next.
 const FANOUT: usize = 8;
 
-/// The largest run a merge makes; larger runs stay as they are, one more
-/// seek each for a lookup.
+/// The largest run a merge makes. Runs past an eighth of it are sealed:
+/// each is one more seek for a lookup, one per 8M index entries or more
+/// (some 4M single checks).
 const MERGE_MAX: i64 = 64_000_000;
 
 /// Index entries copied per transaction by a SQLite merge, about.
 const MERGE_SLICE: i64 = 100_000;
 
-/// The `meta` key of a SQLite merge under way: "run slices old,old,…".
+/// The `meta` key of a SQLite merge under way: "run old,old,…".
 const MERGING: &str = "audit_merging";
 
 /// IINs (twelve digits) are below this.
 const IIN_END: i64 = 1_000_000_000_000;
-
-/// The IIN ranges a merge of `entries` copies one at a time.
-fn iin_ranges(entries: i64) -> Vec<(i64, i64)> {
-    split_iins((entries / MERGE_SLICE + 1) as usize)
-}
 
 /// IINs in `n` equal ranges, [lo, hi).
 fn split_iins(n: usize) -> Vec<(i64, i64)> {
@@ -336,19 +332,21 @@ impl Merge {
     }
 }
 
-/// What to merge among `runs` (run, level, entries): the lowest level that
-/// has [`FANOUT`] runs, unless the run it would make passes [`MERGE_MAX`].
+/// What to merge among `runs` (run, level, entries): the oldest runs of
+/// the lowest level that has [`FANOUT`]. Runs larger than a
+/// [`FANOUT`]th of [`MERGE_MAX`] are sealed, never merged again, so no
+/// merge makes a run past it and no large run holds back its level.
 fn to_merge(mut runs: Vec<(i64, i64, i64)>) -> Option<Merge> {
+    runs.retain(|r| r.2 <= MERGE_MAX / FANOUT as i64);
     runs.sort_unstable_by_key(|&(run, level, _)| (level, run));
     let first = runs
         .chunk_by(|a, b| a.1 == b.1)
         .find(|level| level.len() >= FANOUT)?;
     let oldest = &first[..FANOUT];
-    let entries = oldest.iter().map(|r| r.2).sum();
-    (entries <= MERGE_MAX).then(|| Merge {
+    Some(Merge {
         runs: oldest.iter().map(|r| r.0).collect(),
         level: first[0].1,
-        entries,
+        entries: oldest.iter().map(|r| r.2).sum(),
     })
 }
 
@@ -408,14 +406,13 @@ impl SqliteLedger {
         let (mut rows, mut after, mut iins) = (Vec::new(), upto, 0);
         while rows.len() < INDEX_GROUP as usize && iins < INDEX_IINS {
             let chunk = iin_lists_sqlite(&self.pool, after, i64::MAX, LISTS).await?;
-            let n = chunk.len();
+            if chunk.is_empty() {
+                break;
+            }
             // A varint IIN takes 5 bytes or more: a list's length bounds its count.
             iins += chunk.iter().map(|r| r.1.len() / 5).sum::<usize>();
             after = chunk.iter().map(|r| r.0).max().unwrap_or(after);
             rows.extend(chunk);
-            if n < LISTS as usize {
-                break;
-            }
         }
         if rows.is_empty() {
             return Ok(false);
@@ -477,16 +474,16 @@ impl SqliteLedger {
             .fetch_one(&self.pool)
             .await?;
         let list = merge.list();
-        let ranges = iin_ranges(merge.entries);
+        let ranges = self.slices(&list, merge.entries).await?;
         sqlx::query(SET_META)
             .bind(MERGING)
-            .bind(format!("{run} {} {list}", ranges.len()))
+            .bind(format!("{run} {list}"))
             .execute(&self.pool)
             .await?;
         for &(lo, hi) in &ranges {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             sqlx::query(&format!(
-                "INSERT INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id \
+                "INSERT OR IGNORE INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id \
                  FROM audit_index WHERE run IN ({list}) AND iin >= $2 AND iin < $3 \
                  ORDER BY iin, audit_id"
             ))
@@ -520,24 +517,50 @@ impl SqliteLedger {
             return Ok(());
         };
         let bad = || LedgerError::Corrupt(format!("the audit merge note {note:?} is malformed"));
-        let mut parts = note.splitn(3, ' ');
-        let (Some(run), Some(slices), Some(list)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
+        let (run, list) = note.split_once(' ').ok_or_else(bad)?;
         let run: i64 = run.parse().map_err(|_| bad())?;
-        let slices: usize = slices.parse().map_err(|_| bad())?;
+        if list.split(',').any(|r| r.parse::<i64>().is_err()) {
+            return Err(bad());
+        }
         let listed: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_runs WHERE run = $1)")
                 .bind(run)
                 .fetch_one(&self.pool)
                 .await?;
-        let ranges = split_iins(slices);
-        if listed {
-            self.drop_runs(list, &ranges).await
+        let drop = if listed {
+            list.to_owned()
         } else {
-            self.drop_runs(&run.to_string(), &ranges).await
+            run.to_string()
+        };
+        let ranges = self.slices(&drop, 0).await?;
+        self.drop_runs(&drop, &ranges).await
+    }
+
+    /// IIN ranges holding about [`MERGE_SLICE`] entries of runs `list`
+    /// (`entries` of them in all, or 0 when not known) each, counted: a
+    /// range holding more is halved until it does, or is one IIN (audited
+    /// IINs are far from even over the twelve-digit range).
+    async fn slices(&self, list: &str, entries: i64) -> Result<Vec<(i64, i64)>, LedgerError> {
+        let mut todo = split_iins((entries / MERGE_SLICE + 1) as usize);
+        todo.reverse();
+        let mut out = Vec::new();
+        while let Some((lo, hi)) = todo.pop() {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM audit_index WHERE run IN ({list}) AND iin >= $1 AND iin < $2"
+            ))
+            .bind(lo)
+            .bind(hi)
+            .fetch_one(&self.pool)
+            .await?;
+            if n > 2 * MERGE_SLICE && hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                todo.push((mid, hi));
+                todo.push((lo, mid));
+            } else if n > 0 {
+                out.push((lo, hi));
+            }
         }
+        Ok(out)
     }
 
     /// Removes the entries of runs `list`, a slice of IINs at a time, then
@@ -580,8 +603,17 @@ impl SqliteLedger {
         .fetch_all(&mut *tx)
         .await?;
         let upto = Self::indexed_upto(&mut *tx).await?;
-        let pending = iin_lists_sqlite(&mut *tx, upto, before, i64::MAX).await?;
-        for id in pending_hits(iin, pending)? {
+        let mut hits = Vec::new();
+        let mut after = upto;
+        loop {
+            let pending = iin_lists_sqlite(&mut *tx, after, before, i64::MAX).await?;
+            let Some(last) = pending.iter().map(|r| r.0).max() else {
+                break;
+            };
+            after = last;
+            hits.extend(pending_hits(iin, pending)?);
+        }
+        for id in hits {
             let row: LookupRow = sqlx::query_as(&format!("SELECT {LOOKUP_COLS} WHERE a.id = $1"))
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -593,8 +625,11 @@ impl SqliteLedger {
     }
 }
 
-/// IIN lists read per statement by the SQLite indexer.
+/// IIN lists read per statement by the SQLite indexer, at most.
 const LISTS: i64 = 2000;
+
+/// Bytes of IIN lists read per statement, about (one list may be more).
+const LIST_BYTES: i64 = 8 << 20;
 
 /// The IIN lists of the records after `after` and before `below`, at
 /// most `limit`, as (id, list): one row per statement, the lists in hex
@@ -608,13 +643,18 @@ async fn iin_lists_sqlite<'e, E: sqlx::SqliteExecutor<'e>>(
     below: i64,
     limit: i64,
 ) -> Result<Vec<(i64, Vec<u8>)>, LedgerError> {
+    // At least one record, then while they hold at most LIST_BYTES (a
+    // batch's list is large, and SQLite's strings end at 1 GB).
     let lines: Option<String> = sqlx::query_scalar(
         "SELECT group_concat(id || ' ' || hex(iins), char(10)) FROM \
-         (SELECT id, iins FROM audit WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3)",
+         (SELECT id, iins, sum(length(iins)) OVER (ORDER BY id) AS total FROM \
+          (SELECT id, iins FROM audit WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3)) \
+         WHERE total - length(iins) < $4",
     )
     .bind(after)
     .bind(below)
     .bind(limit)
+    .bind(LIST_BYTES)
     .fetch_one(e)
     .await?;
     let bad = || LedgerError::Corrupt("an audit IIN list does not read back".into());
@@ -776,7 +816,7 @@ impl PgLedger {
         .await?;
         sqlx::query(
             "INSERT INTO audit_index (run, iin, audit_id) SELECT $1, iin, audit_id \
-             FROM audit_index WHERE run = ANY($2) ORDER BY iin, audit_id",
+             FROM audit_index WHERE run = ANY($2) ORDER BY iin, audit_id ON CONFLICT DO NOTHING",
         )
         .bind(run)
         .bind(&merge.runs)
@@ -860,6 +900,26 @@ async fn insert_persons_pg(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merges_take_the_lowest_full_level_and_pass_over_sealed_runs() {
+        let small = |run, level| (run, level, 1000);
+        // Seven small runs and one too large at level 0: nothing to merge.
+        let mut runs: Vec<_> = (1..=7).map(|r| small(r, 0)).collect();
+        runs.push((8, 0, MERGE_MAX));
+        assert!(to_merge(runs.clone()).is_none());
+        // An eighth small run: the small ones merge, the large one stays.
+        runs.push(small(9, 0));
+        let m = to_merge(runs.clone()).unwrap();
+        assert_eq!((m.runs.len(), m.level, m.entries), (8, 0, 8000));
+        assert!(!m.runs.contains(&8));
+        // Level 0 before level 1, the oldest first.
+        runs.extend((10..=17).map(|r| small(r, 1)));
+        runs.extend((18..=20).map(|r| small(r, 0)));
+        let m = to_merge(runs).unwrap();
+        assert_eq!(m.level, 0);
+        assert_eq!(m.runs, [1, 2, 3, 4, 5, 6, 7, 9]);
+    }
 
     #[test]
     fn pieces_cover_the_rows_in_order_in_sizes_that_repeat() {

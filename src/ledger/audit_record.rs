@@ -56,7 +56,10 @@ fn text(out: &mut Vec<u8>, s: Option<&str>) {
         None => out.extend_from_slice(&0u16.to_le_bytes()),
         Some(s) => {
             // Purposes, references and routes are validated far shorter.
-            let len = s.len().min(u16::MAX as usize - 1);
+            let mut len = s.len().min(u16::MAX as usize - 1);
+            while !s.is_char_boundary(len) {
+                len -= 1;
+            }
             out.extend_from_slice(&(len as u16 + 1).to_le_bytes());
             out.extend_from_slice(&s.as_bytes()[..len]);
         }
