@@ -205,12 +205,30 @@ async fn a_locked_database_is_503_with_retry_after_and_checks_go_on() {
     assert_eq!(reg.ledger().last_seq().await.unwrap(), 0);
 }
 
+/// An answered audit record of `client` at `at` for `purpose`.
+fn audit_row(
+    at: i64,
+    client: i64,
+    purpose: String,
+    iins: Vec<kinship::iin::Iin>,
+) -> kinship::ledger::AuditRow {
+    kinship::ledger::AuditRow {
+        at,
+        client_id: client,
+        purpose,
+        case_ref: None,
+        consent_ref: None,
+        route: "r".into(),
+        outcome: "answered".into(),
+        iins,
+    }
+}
+
 /// Who looked a person up, through many index passes and the merges of
 /// their runs (and records not indexed yet), is exactly what was
 /// appended: every lookup of every person, newest first, page by page.
 async fn lookups_survive_index_passes_and_merges(backend: Backend) {
     use kinship::iin::Iin;
-    use kinship::ledger::AuditRow;
     use rand::{Rng, SeedableRng};
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -249,16 +267,12 @@ async fn lookups_survive_index_passes_and_merges(backend: Backend) {
             for &w in &who {
                 expect[w].push(purpose.clone());
             }
-            rows.push(AuditRow {
-                at: written,
-                client_id: client,
+            rows.push(audit_row(
+                written,
+                client,
                 purpose,
-                case_ref: None,
-                consent_ref: None,
-                route: "r".into(),
-                outcome: "answered".into(),
-                iins: who.iter().map(|&w| persons[w]).collect(),
-            });
+                who.iter().map(|&w| persons[w]).collect(),
+            ));
         }
         ledger.append_audit(&rows, None).await.unwrap();
         if pass < 74 {
@@ -297,7 +311,6 @@ async fn lookups_survive_index_passes_and_merges_on_postgres() {
 #[tokio::test]
 async fn a_merge_cut_short_is_undone_or_finished() {
     use kinship::iin::Iin;
-    use kinship::ledger::AuditRow;
     use sqlx::Connection;
     let db = TestDb::sqlite();
     let ledger = Ledger::open(&db.url).await.unwrap();
@@ -307,16 +320,7 @@ async fn a_merge_cut_short_is_undone_or_finished() {
         .unwrap();
     let who = ["720415300125", "750412301013"].map(|s| Iin::parse(s).unwrap());
     for n in 0..3 {
-        let row = AuditRow {
-            at: n,
-            client_id: client,
-            purpose: format!("p{n}"),
-            case_ref: None,
-            consent_ref: None,
-            route: "r".into(),
-            outcome: "answered".into(),
-            iins: who.to_vec(),
-        };
+        let row = audit_row(n, client, format!("p{n}"), who.to_vec());
         ledger.append_audit(&[row], None).await.unwrap();
         while ledger.index_audit().await.unwrap() {}
     }

@@ -57,7 +57,7 @@ type Outcome = watch::Sender<Option<Result<(), AuditError>>>;
 
 struct Waiting {
     frames: Vec<u8>,
-    group: Arc<Outcome>,
+    group: Outcome,
     /// The writer sleeps until told.
     idle: bool,
     stopped: bool,
@@ -84,7 +84,7 @@ impl Auditor {
         let queue = Arc::new(Queue {
             state: Mutex::new(Waiting {
                 frames: Vec::new(),
-                group: Arc::new(watch::Sender::new(None)),
+                group: watch::Sender::new(None),
                 idle: false,
                 stopped: false,
             }),
@@ -99,10 +99,8 @@ impl Auditor {
             writer.spawn(move || {
                 write_groups(&q, |frames| {
                     let rows = super::log::unframe(frames).map_err(AuditError::Unavailable)?;
-                    rt.block_on(ledger.append_audit(&rows, None)).map_err(|e| {
-                        tracing::warn!(error = %e, records = rows.len(), "audit records not written; their answers are refused");
-                        AuditError::Unavailable(e.to_string())
-                    })?;
+                    rt.block_on(ledger.append_audit(&rows, None))
+                        .map_err(|e| AuditError::Unavailable(e.to_string()))?;
                     indexed.notify_one();
                     Ok(())
                 })
@@ -121,10 +119,8 @@ impl Auditor {
             let (queue, log) = (queue.clone(), log.clone());
             move || {
                 write_groups(&queue, |frames| {
-                    log.append(frames).map_err(|e| {
-                        tracing::warn!(error = %e, bytes = frames.len(), "audit records not written; their answers are refused");
-                        AuditError::Unavailable(format!("the audit log: {e}"))
-                    })
+                    log.append(frames)
+                        .map_err(|e| AuditError::Unavailable(format!("the audit log: {e}")))
                 })
             }
         })?;
@@ -223,7 +219,7 @@ fn write_groups(queue: &Queue, mut write: impl FnMut(&[u8]) -> Result<(), AuditE
             let mut q = self.0.state.lock();
             q.stopped = true;
             q.frames = Vec::new();
-            q.group = Arc::new(watch::Sender::new(None));
+            q.group = watch::Sender::new(None);
         }
     }
     let _stopped = Stopped(queue);
@@ -245,9 +241,13 @@ fn write_groups(queue: &Queue, mut write: impl FnMut(&[u8]) -> Result<(), AuditE
             frames.clear();
             began = std::time::Instant::now();
             std::mem::swap(&mut frames, &mut q.frames);
-            std::mem::replace(&mut q.group, Arc::new(watch::Sender::new(None)))
+            std::mem::replace(&mut q.group, watch::Sender::new(None))
         };
-        group.send_replace(Some(write(&frames)));
+        let written = write(&frames);
+        if let Err(e) = &written {
+            tracing::warn!(error = %e, bytes = frames.len(), "audit records not written; their answers are refused");
+        }
+        group.send_replace(Some(written));
     }
 }
 

@@ -75,19 +75,24 @@ const INDEX_GROUP: i64 = 20_000;
 /// backlog after an outage must not be read whole into memory).
 const INDEX_IINS: usize = 1_000_000;
 
+/// At most how many IINs an IIN list of `len` bytes holds: a varint IIN
+/// takes 5 bytes or more.
+fn iins_in(len: usize) -> usize {
+    len / 5
+}
+
 /// Takes records from `rows` until they hold [`INDEX_IINS`] (at least one).
 async fn capped<S>(mut rows: S) -> Result<Vec<(i64, Vec<u8>)>, LedgerError>
 where
     S: futures_util::Stream<Item = Result<(i64, Vec<u8>), sqlx::Error>> + Unpin,
 {
     use futures_util::StreamExt;
-    let (mut out, mut bytes) = (Vec::new(), 0usize);
-    // A varint IIN takes 5 bytes or more: the blob's length bounds its count.
-    while bytes / 5 < INDEX_IINS
+    let (mut out, mut iins) = (Vec::new(), 0usize);
+    while iins < INDEX_IINS
         && let Some(row) = rows.next().await
     {
         let row = row?;
-        bytes += row.1.len();
+        iins += iins_in(row.1.len());
         out.push(row);
     }
     Ok(out)
@@ -150,6 +155,16 @@ fn pieces<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
 
 const LOOKUP_COLS: &str = "a.id, a.at, c.name AS client, a.purpose, a.case_ref, a.consent_ref, \
      a.route, a.outcome FROM audit a JOIN clients c ON c.id = a.client_id";
+
+/// Who looked person $1 up before audit id $2, newest first, at most $3,
+/// through the listed runs of the index (both databases).
+fn indexed_lookups() -> String {
+    format!(
+        "SELECT {LOOKUP_COLS} JOIN audit_index ap ON ap.audit_id = a.id \
+         WHERE ap.run IN (SELECT run FROM audit_runs) AND ap.iin = $1 AND ap.audit_id < $2 \
+         ORDER BY ap.audit_id DESC LIMIT $3"
+    )
+}
 
 impl Ledger {
     pub async fn add_client(
@@ -350,6 +365,12 @@ fn to_merge(mut runs: Vec<(i64, i64, i64)>) -> Option<Merge> {
     })
 }
 
+/// SQLite: the number of a new run, after every listed one (a pass or a
+/// merge cut short may have written under it: see the callers).
+fn next_run(listed: impl Iterator<Item = i64>) -> i64 {
+    listed.max().unwrap_or(0) + 1
+}
+
 /// SQLite: records after this audit id are not indexed by person yet
 /// (its ids are given in commit order by the one writing process, so a
 /// mark suffices where PostgreSQL's replicas need `audit_pending`).
@@ -409,21 +430,20 @@ impl SqliteLedger {
             if chunk.is_empty() {
                 break;
             }
-            // A varint IIN takes 5 bytes or more: a list's length bounds its count.
-            iins += chunk.iter().map(|r| r.1.len() / 5).sum::<usize>();
+            iins += chunk.iter().map(|r| iins_in(r.1.len())).sum::<usize>();
             after = chunk.iter().map(|r| r.0).max().unwrap_or(after);
             rows.extend(chunk);
         }
         if rows.is_empty() {
             return Ok(false);
         }
-        let last = after;
         let persons = sorted_persons(&rows)?;
         // The next number: one a pass cut short left rows under is taken
         // again, and this pass's rows hold all of them.
-        let run: i64 = sqlx::query_scalar("SELECT coalesce(max(run), 0) + 1 FROM audit_runs")
-            .fetch_one(&self.pool)
+        let runs: Vec<(i64,)> = sqlx::query_as("SELECT run FROM audit_runs")
+            .fetch_all(&self.pool)
             .await?;
+        let run = next_run(runs.iter().map(|r| r.0));
         // A slice per transaction, so the write lock is never held long;
         // the run is listed (lookups read only listed runs) and the mark
         // moved last, together.
@@ -448,7 +468,7 @@ impl SqliteLedger {
             .await?;
         sqlx::query(SET_META)
             .bind(INDEXED_UPTO)
-            .bind(last.to_string())
+            .bind(after.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -464,15 +484,14 @@ impl SqliteLedger {
     /// listed runs only, so they see either. What is under way is noted in
     /// `meta` ([`MERGING`]) and finished or undone after a stop.
     async fn merge_runs(&self) -> Result<bool, LedgerError> {
-        let runs = sqlx::query_as("SELECT run, level, entries FROM audit_runs")
-            .fetch_all(&self.pool)
-            .await?;
+        let runs: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT run, level, entries FROM audit_runs")
+                .fetch_all(&self.pool)
+                .await?;
+        let run = next_run(runs.iter().map(|r| r.0));
         let Some(merge) = to_merge(runs) else {
             return Ok(false);
         };
-        let run: i64 = sqlx::query_scalar("SELECT coalesce(max(run), 0) + 1 FROM audit_runs")
-            .fetch_one(&self.pool)
-            .await?;
         let list = merge.list();
         let ranges = self.slices(&list, merge.entries).await?;
         sqlx::query(SET_META)
@@ -592,16 +611,12 @@ impl SqliteLedger {
         // One read transaction: one snapshot of both the index and the
         // records still waiting for it.
         let mut tx = self.pool.begin().await?;
-        let mut rows: Vec<LookupRow> = sqlx::query_as(&format!(
-            "SELECT {LOOKUP_COLS} JOIN audit_index ap ON ap.audit_id = a.id \
-             WHERE ap.run IN (SELECT run FROM audit_runs) AND ap.iin = $1 AND ap.audit_id < $2 \
-             ORDER BY ap.audit_id DESC LIMIT $3"
-        ))
-        .bind(iin.get() as i64)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut rows: Vec<LookupRow> = sqlx::query_as(&indexed_lookups())
+            .bind(iin.get() as i64)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let upto = Self::indexed_upto(&mut *tx).await?;
         let mut hits = Vec::new();
         let mut after = upto;
@@ -845,16 +860,12 @@ impl PgLedger {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let mut rows: Vec<LookupRow> = sqlx::query_as(&format!(
-            "SELECT {LOOKUP_COLS} JOIN audit_index ap ON ap.audit_id = a.id \
-             WHERE ap.run IN (SELECT run FROM audit_runs) AND ap.iin = $1 AND ap.audit_id < $2 \
-             ORDER BY ap.audit_id DESC LIMIT $3"
-        ))
-        .bind(iin.get() as i64)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut rows: Vec<LookupRow> = sqlx::query_as(&indexed_lookups())
+            .bind(iin.get() as i64)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let pending: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT a.id, a.iins FROM audit_pending p JOIN audit a ON a.id = p.audit_id \
              WHERE p.audit_id < $1",
